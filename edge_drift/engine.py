@@ -1,0 +1,452 @@
+"""One loaded GGUF model plus multi-sequence llama.cpp contexts that decode many prompts in one batch."""
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import json
+import os
+from contextlib import ExitStack
+from dataclasses import asdict, dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from .errors import ContextOverflowError, ModelLoadError
+from .models import resolve_model
+
+Tokens = Sequence[int]
+DEFAULT_N_BATCH = 512
+
+
+def physical_cores() -> int:
+    """llama.cpp's OpenMP threads spin: more threads than physical cores only slows it down."""
+    try:
+        with open("/proc/cpuinfo") as handle:
+            text = handle.read()
+    except OSError:
+        return os.cpu_count() or 1
+    cores, physical = set(), "0"
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "physical id":
+            physical = value.strip()
+        elif key.strip() == "core id":
+            cores.add((physical, value.strip()))
+    return len(cores) or os.cpu_count() or 1
+
+
+@dataclass(frozen=True)
+class ModelIdentity:
+    """What a profile records about the model that scored it, so a mismatch can be detected."""
+
+    file_name: str
+    size_bytes: int
+    sha256: str
+    n_vocab: int
+    has_chat_template: bool
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def file_sha256(path: Path) -> str:
+    """sha256 of a model file, cached next to the user's model cache keyed by path, size and mtime."""
+    from .models import cache_dir
+
+    stat = path.stat()
+    key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:24]
+    memo = cache_dir().parent / "sha256" / f"{key}.json"
+    if memo.is_file():
+        return json.loads(memo.read_text())["sha256"]
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    value = digest.hexdigest()
+    try:
+        memo.parent.mkdir(parents=True, exist_ok=True)
+        memo.write_text(json.dumps({"path": str(path), "sha256": value}))
+    except OSError:
+        pass  # a read-only home only costs recomputing next time
+    return value
+
+
+class TokenBatch:
+    """A llama_batch whose arrays are numpy buffers we own, filled in bulk (one seq id per token)."""
+
+    def __init__(self, capacity: int):
+        import llama_cpp
+
+        self.capacity = capacity
+        self.tokens = np.zeros(capacity, dtype=np.int32)
+        self.positions = np.zeros(capacity, dtype=np.int32)
+        self.seq_ids = np.zeros(capacity, dtype=np.int32)
+        self.logit_flags = np.zeros(capacity, dtype=np.int8)
+        self._n_seq_id = np.ones(capacity, dtype=np.int32)
+        # seq_id is int32**: an array of pointers, each into our flat seq_ids buffer.
+        int_ptr = ctypes.POINTER(llama_cpp.llama_seq_id)
+        base = self.seq_ids.ctypes.data
+        self._seq_ptrs = (int_ptr * capacity)(
+            *[ctypes.cast(base + 4 * i, int_ptr) for i in range(capacity)]
+        )
+        self.batch = llama_cpp.llama_batch()
+        self.batch.token = self.tokens.ctypes.data_as(ctypes.POINTER(llama_cpp.llama_token))
+        self.batch.embd = None
+        self.batch.pos = self.positions.ctypes.data_as(ctypes.POINTER(llama_cpp.llama_pos))
+        self.batch.n_seq_id = self._n_seq_id.ctypes.data_as(ctypes.POINTER(ctypes.c_int32))
+        self.batch.seq_id = self._seq_ptrs
+        self.batch.logits = self.logit_flags.ctypes.data_as(ctypes.POINTER(ctypes.c_int8))
+
+    def fill(self, tokens: np.ndarray, positions: np.ndarray, seq_ids: np.ndarray, want_logits: np.ndarray) -> None:
+        n = len(tokens)
+        if n > self.capacity:
+            raise ValueError(f"batch of {n} tokens exceeds capacity {self.capacity}")
+        self.tokens[:n] = tokens
+        self.positions[:n] = positions
+        self.seq_ids[:n] = seq_ids
+        self.logit_flags[:n] = want_logits
+        self.batch.n_tokens = n
+
+
+@dataclass
+class Segment:
+    """Tokens to append to one sequence and which of their logits to keep ('none', 'last' or 'all')."""
+
+    seq: int
+    tokens: Tokens
+    logits: str = "last"
+
+
+class MultiSequenceContext:
+    """A llama.cpp context with n_seq sequences (non-unified KV cache) driven by explicit positions."""
+
+    def __init__(self, engine: "Engine", n_seq: int, n_ctx_per_seq: int, n_batch: int = DEFAULT_N_BATCH):
+        import llama_cpp
+        from llama_cpp import _internals
+
+        if not 1 <= n_seq <= 256:
+            raise ValueError(f"n_seq must be in 1..256 (llama.cpp's LLAMA_MAX_SEQ), got {n_seq}")
+        self.engine = engine
+        self.n_seq = n_seq
+        self.n_ctx_per_seq = n_ctx_per_seq
+        self.n_batch = n_batch
+        self.n_vocab = engine.n_vocab
+        # Start from the Llama's own params so both contexts compute the same numbers (same
+        # flash-attention choice, KV types, threads); only the sequence layout differs.
+        params = llama_cpp.llama_context_params.from_buffer_copy(engine.llm.context_params)
+        params.n_ctx = n_seq * n_ctx_per_seq
+        params.n_batch = n_batch
+        params.n_ubatch = n_batch
+        params.n_seq_max = n_seq
+        params.n_threads = engine.n_threads
+        params.n_threads_batch = engine.n_threads
+        params.kv_unified = False  # per-sequence streams: exact, independent rows (see DESIGN.md)
+        self._exit = ExitStack()
+        self._ctx = _internals.LlamaContext(model=engine.llm._model, params=params, verbose=False)
+        self._exit.callback(self._ctx.close)
+        self.ctx = self._ctx.ctx
+        self.memory = llama_cpp.llama_get_memory(self.ctx)
+        self._llama_cpp = llama_cpp
+        self.batch = TokenBatch(n_batch)
+        self.n_past = np.zeros(n_seq, dtype=np.int64)
+        self.n_decode_calls = 0
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def close(self) -> None:
+        self._exit.close()
+
+    def __enter__(self) -> "MultiSequenceContext":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- sequence bookkeeping ----------------------------------------------------------------
+    def _check_seq(self, seq: int) -> None:
+        if not 0 <= seq < self.n_seq:
+            raise ValueError(f"sequence {seq} out of range 0..{self.n_seq - 1}")
+
+    def clear(self) -> None:
+        self._llama_cpp.llama_memory_clear(self.memory, True)
+        self.n_past[:] = 0
+
+    def truncate(self, seq: int, n_keep: int = 0) -> None:
+        """Forget the positions >= n_keep of one sequence (call llama.cpp directly: see DESIGN §5)."""
+        self._check_seq(seq)
+        self._llama_cpp.llama_memory_seq_rm(self.memory, seq, n_keep, -1)
+        self.n_past[seq] = min(self.n_past[seq], n_keep)
+
+    def copy(self, src: int, dst: int) -> None:
+        """Make dst an exact copy of src (whole-sequence copy; the only kind a non-unified cache does)."""
+        self._check_seq(src)
+        self._check_seq(dst)
+        if src == dst:
+            return
+        self._llama_cpp.llama_memory_seq_rm(self.memory, dst, -1, -1)
+        self._llama_cpp.llama_memory_seq_cp(self.memory, src, dst, -1, -1)
+        self.n_past[dst] = self.n_past[src]
+
+    # -- decoding ------------------------------------------------------------------------------
+    def decode(self, segments: Sequence[Segment]) -> list[np.ndarray]:
+        """Append every segment to its sequence, chunked into batches of at most n_batch tokens.
+
+        Tokens are laid out position-major (round-robin over sequences) so each chunk holds about
+        the same number of tokens per sequence: llama.cpp splits non-unified batches into equal
+        per-sequence ubatches, and ragged chunks would fragment into many small ones.
+        Returns, per segment, a float32 array of the requested logits rows (0, 1 or len rows).
+        """
+        plan = self._layout(segments)
+        outputs: list[list[np.ndarray]] = [[] for _ in segments]
+        for start in range(0, len(plan[0]), self.n_batch):
+            chunk = slice(start, start + self.n_batch)
+            tokens, positions, seqs, flags, owners = (column[chunk] for column in plan)
+            self.batch.fill(tokens, positions, seqs, flags)
+            self._decode_batch()
+            rows = self._logits_view(int(flags.sum()))
+            flagged_owners = owners[flags.astype(bool)]
+            for index in np.unique(flagged_owners):
+                outputs[index].append(np.array(rows[flagged_owners == index]))
+        return [np.concatenate(o) if o else np.empty((0, self.n_vocab), np.float32) for o in outputs]
+
+    def _layout(self, segments: Sequence[Segment]) -> tuple[np.ndarray, ...]:
+        columns = []
+        for index, segment in enumerate(segments):
+            self._check_seq(segment.seq)
+            n = len(segment.tokens)
+            start = int(self.n_past[segment.seq])
+            if start + n > self.n_ctx_per_seq:
+                raise ContextOverflowError(
+                    f"sequence {segment.seq} would hold {start + n} tokens but its context has "
+                    f"{self.n_ctx_per_seq}; shorten the input or raise the context size"
+                )
+            flags = np.zeros(n, dtype=np.int8)
+            if segment.logits == "all":
+                flags[:] = 1
+            elif segment.logits == "last" and n:
+                flags[-1] = 1
+            offsets = np.arange(n)
+            columns.append((np.asarray(segment.tokens, np.int32), start + offsets, np.full(n, segment.seq),
+                            flags, np.full(n, index), offsets))
+            self.n_past[segment.seq] += n
+        if not columns:
+            return tuple(np.empty(0, np.int32) for _ in range(5))
+        tokens, positions, seqs, flags, owners, offsets = (np.concatenate(c) for c in zip(*columns))
+        order = np.lexsort((seqs, offsets))  # position-major, then by sequence id
+        return tokens[order], positions[order], seqs[order], flags[order], owners[order]
+
+    def _decode_batch(self) -> None:
+        code = self._llama_cpp.llama_decode(self.ctx, self.batch.batch)
+        self.n_decode_calls += 1
+        if code != 0:
+            raise RuntimeError(f"llama_decode failed with code {code} (1 = no KV slot: context too small)")
+
+    def _logits_view(self, n_rows: int) -> np.ndarray:
+        """All output rows of the last decode as one (n_rows, n_vocab) view, valid until the next decode."""
+        if n_rows == 0:
+            return np.empty((0, self.n_vocab), np.float32)
+        pointer = self._llama_cpp.llama_get_logits(self.ctx)
+        return np.ctypeslib.as_array(pointer, shape=(n_rows, self.n_vocab))
+
+    def start(self, prompts: Sequence[Tokens], share_prefix: bool = True) -> np.ndarray:
+        """Start sequences 0..N-1 from token lists; return (N, n_vocab) next-token logits.
+
+        The longest prefix common to all prompts is evaluated once in sequence 0 and copied.
+        """
+        if not prompts or len(prompts) > self.n_seq:
+            raise ValueError(f"need 1..{self.n_seq} prompts, got {len(prompts)}")
+        if any(len(p) == 0 for p in prompts):
+            raise ValueError("every prompt needs at least one token")
+        for seq in range(len(prompts)):
+            self.truncate(seq, 0)
+        shared = common_prefix_length(prompts) if share_prefix and len(prompts) > 1 else 0
+        shared = min(shared, min(len(p) for p in prompts) - 1)  # each sequence keeps >= 1 own token
+        if shared > 0:
+            self.decode([Segment(0, prompts[0][:shared], "none")])
+            for seq in range(1, len(prompts)):
+                self.copy(0, seq)
+        rows = self.decode([Segment(seq, p[shared:], "last") for seq, p in enumerate(prompts)])
+        return np.concatenate(rows)
+
+    def step(self, tokens: Tokens, seqs: Sequence[int] | None = None) -> np.ndarray:
+        """Append one token to each sequence in ONE llama_decode; return the (N, n_vocab) logits view.
+
+        The view is only valid until the next decode on this context (copy it to keep it).
+        """
+        seqs = list(range(len(tokens))) if seqs is None else list(seqs)
+        if len(seqs) != len(tokens) or len(tokens) > self.n_batch:
+            raise ValueError("step needs one token per sequence and at most n_batch sequences")
+        for seq in seqs:
+            self._check_seq(seq)
+            if self.n_past[seq] + 1 > self.n_ctx_per_seq:
+                raise ContextOverflowError(
+                    f"sequence {seq} is full ({self.n_ctx_per_seq} tokens); shorten the conversation"
+                )
+        n = len(tokens)
+        positions = self.n_past[seqs]
+        self.batch.fill(np.asarray(tokens), positions, np.asarray(seqs), np.ones(n, np.int8))
+        self._decode_batch()
+        self.n_past[seqs] += 1
+        return self._logits_view(n)
+
+    def score(self, items: Sequence[tuple[Tokens, Tokens]], share_prefix: bool = True) -> list[np.ndarray]:
+        """Per-token log-probabilities of each continuation given its prefix, batched.
+
+        Items with an identical prefix evaluate it once (in one sequence) and copy it to the
+        sequences of the others. Work is done in waves of at most n_seq sequences.
+        """
+        results: list[np.ndarray | None] = [None] * len(items)
+        groups = group_by_prefix(items) if share_prefix else [[i] for i in range(len(items))]
+        for wave in waves(groups, self.n_seq):
+            self._score_wave(items, wave, results)
+        return results  # type: ignore[return-value]
+
+    def _score_wave(self, items, wave: list[list[int]], results: list) -> None:
+        self.clear()
+        seq_of: dict[int, int] = {}
+        heads = []
+        next_seq = 0
+        for group in wave:
+            for item in group:
+                seq_of[item] = next_seq
+                next_seq += 1
+            heads.append(group[0])
+        prefix_rows = self.decode([Segment(seq_of[h], items[h][0], "last") for h in heads])
+        first_logprob = {}
+        for group, row in zip(wave, prefix_rows):
+            for item in group:
+                first_logprob[item] = row[0]
+                self.copy(seq_of[group[0]], seq_of[item])
+        flat = [item for group in wave for item in group]
+        cont_rows = self.decode([Segment(seq_of[i], items[i][1][:-1], "all") for i in flat])
+        for item, rows in zip(flat, cont_rows):
+            continuation = np.asarray(items[item][1])
+            all_rows = np.vstack([first_logprob[item][None, :], rows]) if len(rows) else first_logprob[item][None, :]
+            results[item] = token_logprobs(all_rows, continuation)
+
+
+def token_logprobs(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """log softmax(logits[t])[targets[t]] per row, in float64 for stable sums."""
+    logits = np.asarray(logits, dtype=np.float32)
+    peak = logits.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(logits - peak).sum(axis=1, dtype=np.float64)) + peak[:, 0]
+    return logits[np.arange(len(targets)), targets].astype(np.float64) - log_norm
+
+
+def common_prefix_length(sequences: Sequence[Tokens]) -> int:
+    first = sequences[0]
+    n = min(len(s) for s in sequences)
+    for i in range(n):
+        token = first[i]
+        if any(s[i] != token for s in sequences[1:]):
+            return i
+    return n
+
+
+def group_by_prefix(items: Sequence[tuple[Tokens, Tokens]]) -> list[list[int]]:
+    groups: dict[tuple, list[int]] = {}
+    for index, (prefix, _) in enumerate(items):
+        groups.setdefault(tuple(prefix), []).append(index)
+    return list(groups.values())
+
+
+def waves(groups: list[list[int]], capacity: int) -> Iterable[list[list[int]]]:
+    """Pack prefix groups into waves of at most `capacity` sequences (big groups are split)."""
+    wave: list[list[int]] = []
+    used = 0
+    for group in groups:
+        for start in range(0, len(group), capacity):
+            part = group[start:start + capacity]
+            if used + len(part) > capacity:
+                yield wave
+                wave, used = [], 0
+            wave.append(part)
+            used += len(part)
+    if wave:
+        yield wave
+
+
+class Engine:
+    """A GGUF model loaded once: the high-level Llama (sampling, templates) + multi-sequence contexts."""
+
+    def __init__(self, model: str | os.PathLike | None = None, *, n_ctx: int = 4096,
+                 n_threads: int | None = None, verbose: bool = False):
+        from llama_cpp import Llama
+
+        self.path = resolve_model(model)
+        self.n_threads = n_threads or physical_cores()
+        try:
+            self.llm = Llama(model_path=str(self.path), n_ctx=n_ctx, n_batch=DEFAULT_N_BATCH,
+                             n_threads=self.n_threads, n_threads_batch=self.n_threads,
+                             verbose=verbose)
+        except (ValueError, RuntimeError) as exc:
+            raise ModelLoadError(f"llama.cpp could not load {self.path}: {exc}; is the file complete?") from exc
+        self.n_vocab = self.llm.n_vocab()
+
+    def close(self) -> None:
+        self.llm.close()
+
+    def __enter__(self) -> "Engine":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- templates and tokens ------------------------------------------------------------------
+    @cached_property
+    def chat_template(self) -> str | None:
+        return self.llm.metadata.get("tokenizer.chat_template")
+
+    @cached_property
+    def _formatter(self):
+        from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+        if not self.chat_template:
+            raise ModelLoadError(f"{self.path.name} has no chat template in its GGUF metadata; use an instruct model")
+        vocab = self.llm._model
+        return {
+            flag: Jinja2ChatFormatter(
+                template=self.chat_template,
+                eos_token=self.llm.detokenize([self.llm.token_eos()], special=True).decode(errors="ignore"),
+                bos_token=self.llm.detokenize([self.llm.token_bos()], special=True).decode(errors="ignore")
+                if vocab.token_bos() >= 0 else "",
+                add_generation_prompt=flag,
+            )
+            for flag in (True, False)
+        }
+
+    def render(self, messages: list[dict], add_generation_prompt: bool = True) -> str:
+        """Chat messages to prompt text with the GGUF's own chat template."""
+        return self._formatter[add_generation_prompt](messages=messages).prompt
+
+    def tokenize(self, text: str, special: bool = True) -> list[int]:
+        return self.llm.tokenize(text.encode(), add_bos=False, special=special)
+
+    def chat_tokens(self, messages: list[dict], add_generation_prompt: bool = True) -> list[int]:
+        return self.tokenize(self.render(messages, add_generation_prompt))
+
+    def reply_tokens(self, messages: list[dict], reply: str) -> list[int]:
+        """Tokens the template appends after the generation prompt for an assistant reply (incl. end of turn)."""
+        prompt = self.render(messages, True)
+        full = self.render(messages + [{"role": "assistant", "content": reply}], False)
+        if full.startswith(prompt):
+            return self.tokenize(full[len(prompt):])
+        return self.tokenize(reply, special=False)  # templates that restyle past turns
+
+    def detokenize(self, tokens: Tokens) -> str:
+        return self.llm.detokenize(list(tokens)).decode("utf-8", errors="replace")
+
+    # -- contexts and identity ----------------------------------------------------------------------
+    def context(self, n_seq: int, n_ctx_per_seq: int = 1024, n_batch: int = DEFAULT_N_BATCH) -> MultiSequenceContext:
+        return MultiSequenceContext(self, n_seq, n_ctx_per_seq, n_batch)
+
+    @cached_property
+    def identity(self) -> ModelIdentity:
+        return ModelIdentity(
+            file_name=self.path.name,
+            size_bytes=self.path.stat().st_size,
+            sha256=file_sha256(self.path),
+            n_vocab=self.n_vocab,
+            has_chat_template=bool(self.chat_template),
+        )
