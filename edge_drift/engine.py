@@ -117,6 +117,9 @@ class Segment:
     seq: int
     tokens: Tokens
     logits: str = "last"
+    # With targets (one per kept row) decode returns their log-probabilities instead of the rows,
+    # computed on llama.cpp's buffer in place: copying every (n, n_vocab) row would cost more.
+    targets: np.ndarray | None = None
 
 
 class MultiSequenceContext:
@@ -148,6 +151,8 @@ class MultiSequenceContext:
         self._exit.callback(self._ctx.close)
         self.ctx = self._ctx.ctx
         self.memory = llama_cpp.llama_get_memory(self.ctx)
+        # llama.cpp may round n_ctx; never promise a sequence more positions than it really has.
+        self.n_ctx_per_seq = min(n_ctx_per_seq, llama_cpp.llama_n_ctx(self.ctx) // n_seq)
         self._llama_cpp = llama_cpp
         self.batch = TokenBatch(n_batch)
         self.n_past = np.zeros(n_seq, dtype=np.int64)
@@ -195,10 +200,12 @@ class MultiSequenceContext:
         Tokens are laid out position-major (round-robin over sequences) so each chunk holds about
         the same number of tokens per sequence: llama.cpp splits non-unified batches into equal
         per-sequence ubatches, and ragged chunks would fragment into many small ones.
-        Returns, per segment, a float32 array of the requested logits rows (0, 1 or len rows).
+        Returns, per segment, a float32 array of the requested logits rows (0, 1 or len rows), or
+        the float64 log-probabilities of its targets.
         """
         plan = self._layout(segments)
         outputs: list[list[np.ndarray]] = [[] for _ in segments]
+        done = np.zeros(len(segments), dtype=np.int64)  # rows already produced per segment
         for start in range(0, len(plan[0]), self.n_batch):
             chunk = slice(start, start + self.n_batch)
             tokens, positions, seqs, flags, owners = (column[chunk] for column in plan)
@@ -207,8 +214,17 @@ class MultiSequenceContext:
             rows = self._logits_view(int(flags.sum()))
             flagged_owners = owners[flags.astype(bool)]
             for index in np.unique(flagged_owners):
-                outputs[index].append(np.array(rows[flagged_owners == index]))
-        return [np.concatenate(o) if o else np.empty((0, self.n_vocab), np.float32) for o in outputs]
+                mine = rows[flagged_owners == index]
+                targets = segments[index].targets
+                if targets is None:
+                    outputs[index].append(np.array(mine))
+                else:
+                    outputs[index].append(token_logprobs(mine, targets[done[index]:done[index] + len(mine)]))
+                done[index] += len(mine)
+        return [np.concatenate(o) if o else self._empty(s) for o, s in zip(outputs, segments)]
+
+    def _empty(self, segment: Segment) -> np.ndarray:
+        return np.empty(0) if segment.targets is not None else np.empty((0, self.n_vocab), np.float32)
 
     def _layout(self, segments: Sequence[Segment]) -> tuple[np.ndarray, ...]:
         columns = []
@@ -313,24 +329,24 @@ class MultiSequenceContext:
                 next_seq += 1
             heads.append(group[0])
         prefix_rows = self.decode([Segment(seq_of[h], items[h][0], "last") for h in heads])
-        first_logprob = {}
+        first_row = {}
         for group, row in zip(wave, prefix_rows):
             for item in group:
-                first_logprob[item] = row[0]
+                first_row[item] = row[0]
                 self.copy(seq_of[group[0]], seq_of[item])
         flat = [item for group in wave for item in group]
-        cont_rows = self.decode([Segment(seq_of[i], items[i][1][:-1], "all") for i in flat])
-        for item, rows in zip(flat, cont_rows):
-            continuation = np.asarray(items[item][1])
-            all_rows = np.vstack([first_logprob[item][None, :], rows]) if len(rows) else first_logprob[item][None, :]
-            results[item] = token_logprobs(all_rows, continuation)
+        continuations = [np.asarray(items[i][1], dtype=np.int64) for i in flat]
+        rest = self.decode([Segment(seq_of[i], c[:-1], "all", targets=c[1:]) for i, c in zip(flat, continuations)])
+        for item, c, tail in zip(flat, continuations, rest):
+            results[item] = np.concatenate([token_logprobs(first_row[item][None, :], c[:1]), tail])
 
 
 def token_logprobs(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
-    """log softmax(logits[t])[targets[t]] per row, in float64 for stable sums."""
-    logits = np.asarray(logits, dtype=np.float32)
+    """log softmax(logits[t])[targets[t]] per row; float32 work (numpy sums pairwise), float64 result."""
     peak = logits.max(axis=1, keepdims=True)
-    log_norm = np.log(np.exp(logits - peak).sum(axis=1, dtype=np.float64)) + peak[:, 0]
+    shifted = np.subtract(logits, peak, dtype=np.float32)
+    np.exp(shifted, out=shifted)
+    log_norm = np.log(shifted.sum(axis=1, dtype=np.float32)).astype(np.float64) + peak[:, 0]
     return logits[np.arange(len(targets)), targets].astype(np.float64) - log_norm
 
 

@@ -1,0 +1,86 @@
+"""Attributes: differential system prompts (the Drift paper's 41 plus a user's own) and chat prefixes."""
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from importlib import resources
+
+from .errors import EdgeDriftError
+
+NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+
+
+@dataclass(frozen=True)
+class Attribute:
+    name: str
+    prompt: str
+
+
+@dataclass(frozen=True)
+class AttributeSet:
+    """A base system prompt s_0 and attributes s_i that differ from it only by a cue."""
+
+    base: str
+    attributes: tuple[Attribute, ...]
+
+    @property
+    def names(self) -> list[str]:
+        return [a.name for a in self.attributes]
+
+    def select(self, names: list[str]) -> "AttributeSet":
+        known = {a.name: a for a in self.attributes}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise EdgeDriftError(
+                f"unknown attribute(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        return AttributeSet(self.base, tuple(known[n] for n in dict.fromkeys(names)))
+
+    def with_custom(self, custom: dict[str, str]) -> "AttributeSet":
+        """Add (or override) user attributes given as name -> system prompt."""
+        for name, prompt in custom.items():
+            if not NAME_PATTERN.match(name):
+                raise EdgeDriftError(f"attribute name {name!r} must be lowercase letters, digits or _ (max 40)")
+            if not prompt.strip():
+                raise EdgeDriftError(f"attribute {name!r} has an empty system prompt")
+        merged = {a.name: a for a in self.attributes}
+        merged.update({n: Attribute(n, p.strip()) for n, p in custom.items()})
+        return AttributeSet(self.base, tuple(merged.values()))
+
+    def to_dict(self) -> dict:
+        return {"base": self.base, "attributes": [{"name": a.name, "prompt": a.prompt} for a in self.attributes]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "AttributeSet":
+        return cls(data["base"], tuple(Attribute(a["name"], a["prompt"]) for a in data["attributes"]))
+
+
+def load_attribute_set() -> AttributeSet:
+    """The 41 attributes and base prompt of the Drift paper (Table 6), shipped with the package."""
+    text = resources.files("edge_drift").joinpath("data/attributes.json").read_text()
+    return AttributeSet.from_dict(json.loads(text))
+
+
+def parse_custom_attributes(values: tuple[str, ...]) -> dict[str, str]:
+    """`NAME=system prompt` strings from the command line to a dict."""
+    custom = {}
+    for value in values:
+        name, sep, prompt = value.partition("=")
+        if not sep:
+            raise EdgeDriftError(f"--add-attribute needs NAME=PROMPT, got {value!r}")
+        custom[name.strip()] = prompt
+    return custom
+
+
+def build_attribute_set(only: str | None = None, custom: dict[str, str] | None = None) -> AttributeSet:
+    """The packaged set plus custom attributes, optionally restricted to a comma-separated subset."""
+    attributes = load_attribute_set().with_custom(custom or {})
+    if only:
+        attributes = attributes.select([n.strip() for n in only.split(",") if n.strip()])
+    return attributes
+
+
+def attribute_messages(system: str, prompt: str, history: list[dict] | None = None) -> list[dict]:
+    """The chat an attribute scores: its system prompt, earlier turns, then the user's prompt."""
+    return [{"role": "system", "content": system}, *(history or []), {"role": "user", "content": prompt}]
