@@ -73,11 +73,17 @@ def parse_custom_attributes(values: tuple[str, ...]) -> dict[str, str]:
     return custom
 
 
-def build_attribute_set(only: str | None = None, custom: dict[str, str] | None = None) -> AttributeSet:
-    """The packaged set plus custom attributes, optionally restricted to a comma-separated subset."""
-    attributes = load_attribute_set().with_custom(custom or {})
-    if only:
-        attributes = attributes.select([n.strip() for n in only.split(",") if n.strip()])
+def choose_attributes(only: str | None, custom: dict[str, str]) -> AttributeSet | None:
+    """--attributes / --add-attribute to a set; None when neither is given (keep the profile's set).
+
+    `only` is `all` or comma-separated names; custom attributes are always included.
+    """
+    if not only and not custom:
+        return None
+    attributes = load_attribute_set().with_custom(custom)
+    if only and only != "all":
+        names = [n.strip() for n in only.split(",") if n.strip()]
+        attributes = attributes.select(names + [n for n in custom if n not in names])
     return attributes
 
 

@@ -1,0 +1,311 @@
+"""Per-user preference profiles: JSON files with atomic, locked writes, validation and a fit routine."""
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+
+from .attributes import AttributeSet
+from .errors import ProfileError
+from .pairs import Pair, parse_pair, write_pairs_lines
+from .rewards import DEFAULT_MAX_RESPONSE_TOKENS, LogProbCache, ScoringStats, compute_rewards
+from .solvers import fit_weights, top_k
+
+SCHEMA_VERSION = 1
+DEFAULT_TOP_K = 7
+DEFAULT_BETA = 0.5
+USER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+PROFILES_ENV = "EDGE_DRIFT_PROFILES"
+
+
+def profiles_dir(option: str | os.PathLike | None = None) -> Path:
+    """--profiles-dir, else $EDGE_DRIFT_PROFILES, else ./profiles."""
+    return Path(option or os.environ.get(PROFILES_ENV) or "profiles").expanduser()
+
+
+def check_user_name(user: str) -> str:
+    """User names become file names: letters, digits, `_ . -`, never a path or `..`."""
+    if not USER_PATTERN.match(user) or ".." in user:
+        raise ProfileError(
+            f"invalid user name {user!r}: use 1-64 letters, digits, '_', '.' or '-', starting with a letter or digit"
+        )
+    return user
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write via a temp file in the same folder, fsync, rename: readers see the old or the new file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)  # make the rename itself durable
+    finally:
+        os.close(folder)
+
+
+@dataclass
+class AttributeStat:
+    name: str
+    prompt: str
+    weight: float
+    unit_preference: float
+    selected: bool
+
+
+@dataclass
+class Profile:
+    user: str
+    slm: dict
+    base_prompt: str
+    attributes: list[AttributeStat]
+    solver: str
+    n_pairs: int
+    cv_accuracy: float | None
+    top_k: int = DEFAULT_TOP_K
+    beta: float = DEFAULT_BETA
+    max_response_tokens: int = DEFAULT_MAX_RESPONSE_TOKENS
+    created_at: str = field(default_factory=now)
+    updated_at: str = field(default_factory=now)
+    preference_text: str | None = None
+
+    @property
+    def attribute_set(self) -> AttributeSet:
+        return AttributeSet.from_dict({"base": self.base_prompt,
+                                       "attributes": [{"name": a.name, "prompt": a.prompt} for a in self.attributes]})
+
+    @property
+    def selected(self) -> list[AttributeStat]:
+        return [a for a in self.attributes if a.selected]
+
+    def to_dict(self) -> dict:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "user": self.user,
+            "slm": self.slm,
+            "base_prompt": self.base_prompt,
+            "solver": self.solver,
+            "n_pairs": self.n_pairs,
+            "cv_accuracy": self.cv_accuracy,
+            "top_k": self.top_k,
+            "beta": self.beta,
+            "max_response_tokens": self.max_response_tokens,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "preference_text": self.preference_text,
+            "selected_attributes": [a.name for a in self.selected],
+            "attributes": [vars(a) for a in self.attributes],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Profile":
+        fields = {k: data[k] for k in ("user", "slm", "base_prompt", "solver", "n_pairs", "cv_accuracy", "top_k",
+                                       "beta", "max_response_tokens", "created_at", "updated_at")}
+        return cls(attributes=[AttributeStat(**a) for a in data["attributes"]],
+                   preference_text=data.get("preference_text"), **fields)
+
+
+def load_schema() -> dict:
+    return json.loads(resources.files("edge_drift").joinpath("data/profile.schema.json").read_text())
+
+
+def validate_profile_data(data, user: str, path: Path) -> Profile:
+    """Explain, in one line, what makes a profile file unusable."""
+    import jsonschema
+
+    refit = f"refit with `edge-drift profile fit {user} --pairs FILE`"
+    if not isinstance(data, dict):
+        raise ProfileError(f"{path} is not a profile object; {refit}")
+    version = data.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ProfileError(f"{path} has schema version {version!r}, this edge-drift reads {SCHEMA_VERSION}; {refit}")
+    for attribute in data.get("attributes", []) if isinstance(data.get("attributes"), list) else []:
+        for key in ("weight", "unit_preference"):
+            value = attribute.get(key) if isinstance(attribute, dict) else None
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ProfileError(f"{path}: attribute {attribute.get('name')!r} has a non-finite {key}; {refit}")
+    try:
+        jsonschema.validate(data, load_schema())
+    except jsonschema.ValidationError as exc:
+        where = "/".join(str(p) for p in exc.absolute_path) or "(top level)"
+        raise ProfileError(f"{path}: invalid at {where}: {exc.message}; {refit}") from None
+    names = [a["name"] for a in data["attributes"]]
+    unknown = [n for n in data["selected_attributes"] if n not in names]
+    if unknown:
+        raise ProfileError(f"{path}: selected attribute(s) {', '.join(unknown)} are unknown to the profile; {refit}")
+    if data["user"] != user:
+        raise ProfileError(f"{path} belongs to user {data['user']!r}, not {user!r}; rename it or {refit}")
+    return Profile.from_dict(data)
+
+
+class ProfileStore:
+    """The profiles folder: USER.json (profile), USER.pairs.jsonl (pairs), USER.rewards.json (cache)."""
+
+    def __init__(self, root: str | os.PathLike | None = None):
+        self.root = profiles_dir(root)
+
+    def path(self, user: str) -> Path:
+        return self.root / f"{check_user_name(user)}.json"
+
+    def pairs_path(self, user: str) -> Path:
+        return self.root / f"{check_user_name(user)}.pairs.jsonl"
+
+    def rewards_path(self, user: str) -> Path:
+        return self.root / f"{check_user_name(user)}.rewards.json"
+
+    @contextmanager
+    def lock(self, user: str) -> Iterator[None]:
+        """One writer per user at a time (readers never need it: writes are atomic renames)."""
+        from filelock import FileLock
+
+        self.root.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.root / f".{check_user_name(user)}.lock")):
+            yield
+
+    def exists(self, user: str) -> bool:
+        return self.path(user).is_file()
+
+    def load(self, user: str, slm_identity: dict | None = None) -> Profile:
+        path = self.path(user)
+        if not path.is_file():
+            raise ProfileError(f"no profile for {user!r} in {self.root}; create it with "
+                               f"`edge-drift profile fit {user} --pairs FILE`")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ProfileError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); "
+                               f"refit with `edge-drift profile fit {user} --pairs FILE`") from None
+        profile = validate_profile_data(data, user, path)
+        if slm_identity and profile.slm.get("sha256") != slm_identity.get("sha256"):
+            raise ProfileError(
+                f"profile {user!r} was fitted with sLM {profile.slm.get('file_name')} but this run uses "
+                f"{slm_identity.get('file_name')}; pass that --slm or refit with "
+                f"`edge-drift profile fit {user} --pairs {self.pairs_path(user)} --model YOUR_SLM`"
+            )
+        return profile
+
+    def load_pairs(self, user: str) -> list[Pair]:
+        path = self.pairs_path(user)
+        if not path.is_file():
+            return []
+        return [parse_pair(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    def load_cache(self, user: str, slm_sha256: str, max_response_tokens: int) -> LogProbCache:
+        path = self.rewards_path(user)
+        cache = None
+        if path.is_file():
+            try:
+                cache = LogProbCache.from_dict(json.loads(path.read_text()))
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                cache = None  # a damaged cache only costs recomputation
+        if cache is None or not cache.compatible(slm_sha256, max_response_tokens):
+            cache = LogProbCache(slm_sha256, max_response_tokens)
+        return cache
+
+    def save(self, profile: Profile, pairs: Sequence[Pair], cache: LogProbCache) -> Path:
+        """Sidecars first, profile last: a crash in between leaves the old profile valid."""
+        atomic_write(self.rewards_path(profile.user), json.dumps(cache.to_dict()))
+        atomic_write(self.pairs_path(profile.user), write_pairs_lines(list(pairs)))
+        path = self.path(profile.user)
+        atomic_write(path, json.dumps(profile.to_dict(), indent=2) + "\n")
+        return path
+
+    def list(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p.stem for p in self.root.glob("*.json")
+                      if not p.name.endswith((".rewards.json", ".schema.json")))
+
+    def remove(self, user: str) -> None:
+        with self.lock(user):
+            if not self.exists(user):
+                raise ProfileError(f"no profile for {user!r} in {self.root}; `edge-drift profile list` shows them")
+            for path in (self.path(user), self.pairs_path(user), self.rewards_path(user)):
+                path.unlink(missing_ok=True)
+        (self.root / f".{user}.lock").unlink(missing_ok=True)
+
+
+@dataclass
+class FitReport:
+    profile: Profile
+    path: Path
+    stats: ScoringStats
+    n_new_pairs: int
+    n_duplicates: int
+    previous_weights: dict[str, float] | None
+
+
+def fit_profile(engine, store: ProfileStore, user: str, new_pairs: Sequence[Pair], *,
+                attributes: AttributeSet | None = None, incremental: bool = False,
+                solver: str = "drift", top_k_attributes: int | None = None,
+                max_response_tokens: int | None = None,
+                progress_factory: Callable[[int], Callable[[int], None]] | None = None) -> FitReport:
+    """Fit (or with incremental=True extend) a user's profile; nothing is written unless it all works.
+
+    Cached log-probs are reused, so only pairs or attributes not seen before are scored.
+    """
+    check_user_name(user)
+    with store.lock(user):
+        previous = store.load(user) if store.exists(user) else None
+        if incremental and previous is None:
+            raise ProfileError(f"no profile for {user!r} yet; create it with `edge-drift profile fit {user} --pairs FILE`")
+        if attributes is None:
+            attributes = previous.attribute_set if previous is not None else None
+        if attributes is None:
+            from .attributes import load_attribute_set
+            attributes = load_attribute_set()
+        if max_response_tokens is None:
+            max_response_tokens = previous.max_response_tokens if previous else DEFAULT_MAX_RESPONSE_TOKENS
+        k = top_k_attributes or (previous.top_k if previous else DEFAULT_TOP_K)
+
+        old_pairs = store.load_pairs(user) if incremental else []
+        known = {p.key for p in old_pairs}
+        added = [p for p in new_pairs if p.key not in known]
+        pairs = old_pairs + added
+        cache = store.load_cache(user, engine.identity.sha256, max_response_tokens)
+
+        progress = progress_factory(len(pairs)) if progress_factory else None
+        chosen, rejected, stats = compute_rewards(engine, pairs, attributes, cache, progress)
+        differences = chosen - rejected
+        fit = fit_weights(differences, solver)
+        selected = set(top_k(fit.weights, min(k, len(attributes.attributes))).tolist())
+        unit = differences.mean(axis=0)
+        stats_per_attribute = [
+            AttributeStat(a.name, a.prompt, round(float(w), 6), round(float(u), 6), i in selected)
+            for i, (a, w, u) in enumerate(zip(attributes.attributes, fit.weights, unit))
+        ]
+        if not np.all(np.isfinite(fit.weights)):
+            raise ProfileError("the fit produced non-finite weights; check the pairs file")
+        profile = Profile(
+            user=user, slm=engine.identity.to_dict(), base_prompt=attributes.base,
+            attributes=stats_per_attribute, solver=fit.solver, n_pairs=len(pairs),
+            cv_accuracy=None if fit.cv_accuracy is None else round(fit.cv_accuracy, 4), top_k=k,
+            beta=previous.beta if previous else DEFAULT_BETA, max_response_tokens=max_response_tokens,
+            created_at=previous.created_at if previous else now(),
+            preference_text=previous.preference_text if previous else None,
+        )
+        path = store.save(profile, pairs, cache)
+    old_weights = {a.name: a.weight for a in previous.attributes} if previous else None
+    return FitReport(profile, path, stats, len(added), len(new_pairs) - len(added), old_weights)

@@ -1,0 +1,202 @@
+"""Profiles on the real model: rewards, incremental refits, atomic writes and every load error."""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from llama_cpp import Llama
+from scipy.special import log_softmax
+
+import edge_drift.profile as profile_module
+from edge_drift.attributes import attribute_messages, load_attribute_set
+from edge_drift.cli import main
+from edge_drift.errors import ProfileError
+from edge_drift.pairs import Pair
+from edge_drift.profile import ProfileStore, fit_profile
+from edge_drift.rewards import LogProbCache, compute_rewards
+
+ATTRIBUTES = load_attribute_set().select(["concise", "creative", "formal"])
+PAIRS = [
+    Pair("How do I boil an egg?", "Boil 9 minutes, then cool in cold water.",
+         "Ah, the humble egg! Picture a tiny sun in a shell, bathing gently in a bubbling pond."),
+    Pair("What is DNS?", "It maps domain names to IP addresses.",
+         "Imagine the internet's friendly librarian who remembers where every website lives."),
+    Pair("Tips for a job interview?", "Research the company, prepare examples, ask two questions.",
+         "Oh, interviews are like first dates with a building full of strangers! Breathe and smile."),
+    Pair("Why do cats purr?", "Mostly contentment; also self-soothing when stressed.",
+         "Purring is a cat's little lullaby, a song they hum when the world feels warm and safe."),
+]
+MORE = [
+    Pair("How do I learn to type fast?", "Touch-type daily for 15 minutes with a typing tutor.",
+         "Picture your fingers as dancers learning a new ballet, one graceful step at a time."),
+    Pair("What is inflation?", "A general rise in prices, so money buys less over time.",
+         "Inflation is like a slow tide that lifts every price tag in the market, bit by bit."),
+]
+
+
+@pytest.fixture
+def store(tmp_path) -> ProfileStore:
+    return ProfileStore(tmp_path / "profiles")
+
+
+def fit(engine, store, pairs, **options):
+    return fit_profile(engine, store, "ada", pairs, attributes=options.pop("attributes", ATTRIBUTES),
+                       top_k_attributes=2, **options)
+
+
+def test_rewards_equal_independent_naive_computation(engine):
+    cache = LogProbCache(engine.identity.sha256, 64)
+    chosen, rejected, stats = compute_rewards(engine, PAIRS[:1], ATTRIBUTES, cache)
+    assert chosen.shape == (1, 3) and stats.jobs_scored == (3 + 1) * 2
+    reference = Llama(str(engine.path), logits_all=True, n_ctx=512, n_threads=engine.n_threads, verbose=False)
+    try:
+        def logprob(system: str, answer: str) -> float:
+            messages = attribute_messages(system, PAIRS[0].prompt)
+            prefix = engine.chat_tokens(messages)
+            full = engine.tokenize(engine.render(messages + [{"role": "assistant", "content": answer}], False))
+            assert full[:len(prefix)] == prefix
+            answer_tokens = full[len(prefix):]
+            reference.reset()
+            reference.eval(full)
+            rows = np.array(reference.scores[len(prefix) - 1:len(full) - 1], dtype=np.float64)
+            return float(log_softmax(rows, axis=1)[np.arange(len(answer_tokens)), answer_tokens].sum())
+
+        for i, attribute in enumerate(ATTRIBUTES.attributes):
+            for answer, matrix in ((PAIRS[0].chosen, chosen), (PAIRS[0].rejected, rejected)):
+                expected = logprob(attribute.prompt, answer) - logprob(ATTRIBUTES.base, answer)
+                assert matrix[0, i] == pytest.approx(expected, abs=1e-3)
+    finally:
+        reference.close()
+    assert np.abs(chosen - rejected).max() > 0.1  # the attributes do tell the answers apart
+
+
+def test_fit_writes_a_valid_profile(engine, store):
+    report = fit(engine, store, PAIRS)
+    loaded = store.load("ada", engine.identity.to_dict())
+    assert loaded.n_pairs == 4 and [a.name for a in loaded.attributes] == ["concise", "creative", "formal"]
+    assert sum(a.selected for a in loaded.attributes) == 2
+    assert np.isclose(np.linalg.norm([a.weight for a in loaded.attributes]), 1.0, atol=1e-5)
+    assert loaded.cv_accuracy is not None and report.stats.jobs_scored == 4 * 4 * 2
+    assert store.pairs_path("ada").read_text().count("\n") == 4
+
+
+def test_incremental_add_equals_full_refit_and_scores_only_new_pairs(engine, store, tmp_path):
+    fit(engine, store, PAIRS)
+    added = fit_profile(engine, store, "ada", MORE, incremental=True)
+    assert added.stats.jobs_scored == len(MORE) * 4 * 2 and added.n_new_pairs == 2
+    again = fit_profile(engine, store, "ada", MORE, incremental=True)  # same pairs again: nothing new
+    assert again.stats.jobs_scored == 0 and again.profile.n_pairs == 6
+    full = fit(engine, ProfileStore(tmp_path / "fresh"), PAIRS + MORE)
+    assert full.stats.jobs_scored == 6 * 4 * 2
+    for a, b in zip(added.profile.attributes, full.profile.attributes):
+        assert a.name == b.name and a.selected == b.selected
+        assert a.weight == pytest.approx(b.weight, abs=1e-6)
+        assert a.unit_preference == pytest.approx(b.unit_preference, abs=1e-6)
+
+
+def test_interrupted_write_leaves_old_profile(engine, store, monkeypatch):
+    fit(engine, store, PAIRS[:2])
+    before = store.path("ada").read_text()
+
+    def crash(*args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(profile_module.os, "replace", crash)
+    with pytest.raises(KeyboardInterrupt):
+        fit(engine, store, PAIRS)
+    monkeypatch.undo()
+    assert store.path("ada").read_text() == before
+    assert not list(store.root.glob("*.tmp"))
+    assert store.load("ada").n_pairs == 2
+
+
+def test_failed_fit_leaves_old_profile(engine, store, monkeypatch):
+    fit(engine, store, PAIRS[:2])
+    files = {p.name: p.read_bytes() for p in store.root.iterdir() if p.is_file()}
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("solver exploded")
+
+    monkeypatch.setattr(profile_module, "fit_weights", broken)
+    with pytest.raises(RuntimeError):
+        fit(engine, store, PAIRS)
+    assert {p.name: p.read_bytes() for p in store.root.iterdir() if p.is_file()} == files
+
+
+def edit_profile(store, change) -> None:
+    data = json.loads(store.path("ada").read_text())
+    change(data)
+    store.path("ada").write_text(json.dumps(data))
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d.update(schema_version=7), "schema version 7, this edge-drift reads 1"),
+    (lambda d: d["attributes"][0].update(weight=float("nan")), "non-finite weight"),
+    (lambda d: d["selected_attributes"].append("telepathic"), "telepathic are unknown"),
+    (lambda d: d["attributes"][0].pop("prompt"), "'prompt' is a required property"),
+    (lambda d: d.update(user="bob"), "belongs to user 'bob'"),
+])
+def test_invalid_profiles_are_explained(engine, store, change, message):
+    fit(engine, store, PAIRS[:2])
+    edit_profile(store, change)
+    with pytest.raises(ProfileError, match=message) as info:
+        store.load("ada")
+    assert "edge-drift profile fit ada" in str(info.value) or "rename" in str(info.value)
+
+
+def test_profile_from_another_slm_says_how_to_refit(engine, store):
+    fit(engine, store, PAIRS[:2])
+    other = {**engine.identity.to_dict(), "sha256": "0" * 64, "file_name": "other.gguf"}
+    with pytest.raises(ProfileError, match="fitted with sLM SmolLM2.*uses other.gguf.*profile fit ada"):
+        store.load("ada", other)
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", "", ".hidden", "x" * 65, "a..b"])
+def test_user_names_cannot_escape_the_profiles_folder(store, name):
+    with pytest.raises(ProfileError, match="invalid user name"):
+        store.path(name)
+
+
+def test_missing_profile_and_add_without_profile(engine, store):
+    with pytest.raises(ProfileError, match="no profile for 'ada'.*profile fit ada"):
+        store.load("ada")
+    with pytest.raises(ProfileError, match="no profile for 'ada' yet"):
+        fit_profile(engine, store, "ada", PAIRS, incremental=True)
+
+
+def test_cli_fit_show_list_rm(tmp_path):
+    pairs_file = tmp_path / "pairs.jsonl"
+    pairs_file.write_text("".join(json.dumps(p.to_dict()) + "\n" for p in PAIRS[:3]))
+    folder = str(tmp_path / "cli-profiles")
+    runner = CliRunner()
+    result = runner.invoke(main, ["profile", "fit", "cli_user", "--pairs", str(pairs_file), "--profiles-dir", folder,
+                                  "--attributes", "concise,creative", "--add-attribute",
+                                  "pirate=You are an AI assistant who talks like a pirate.", "--top-k", "2"])
+    assert result.exit_code == 0, result.output
+    assert "fitted" in result.output and "tokens/s" in result.output
+    shown = runner.invoke(main, ["profile", "show", "cli_user", "--profiles-dir", folder, "--json"])
+    data = json.loads(shown.output)
+    assert {"user", "solver", "n_pairs", "cv_accuracy", "attributes"} <= set(data)
+    assert [a["name"] for a in data["attributes"]] == ["concise", "creative", "pirate"]
+    assert set(data["attributes"][0]) >= {"name", "weight", "unit_preference", "selected"}
+    chart = runner.invoke(main, ["profile", "show", "cli_user", "--profiles-dir", folder]).output
+    assert "pirate" in chart and "|" in chart and chart.count("*") == 2
+    assert "cli_user" in runner.invoke(main, ["profile", "list", "--profiles-dir", folder]).output
+    assert runner.invoke(main, ["profile", "rm", "cli_user", "--profiles-dir", folder]).exit_code == 0
+    gone = runner.invoke(main, ["profile", "show", "cli_user", "--profiles-dir", folder])
+    assert gone.exit_code == 1 and gone.output.count("\n") == 1 and "Error: no profile" in gone.output
+
+
+def test_cli_errors_are_one_line(tmp_path):
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"prompt": "x"}\nnot json\n')
+    result = CliRunner().invoke(main, ["profile", "fit", "u", "--pairs", str(bad)])
+    assert result.exit_code == 1
+    assert result.output.startswith("Error: ") and result.output.count("\n") == 1
+    assert "line 1: missing field 'chosen'" in result.output and "line 2: not JSON" in result.output
+    env_var = os.environ.get("EDGE_DRIFT_PROFILES")
+    result = CliRunner().invoke(main, ["profile", "show", "../etc"])
+    assert "invalid user name" in result.output and env_var

@@ -1,0 +1,64 @@
+"""Solver math on synthetic reward differences (no model needed)."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from edge_drift.solvers import (bradley_terry, cross_validated_accuracy, drift_closed_form, fit_weights,
+                                pairwise_accuracy, top_k)
+
+
+def synthetic(n: int, k: int = 8, seed: int = 0, noise: float = 1.0):
+    rng = np.random.default_rng(seed)
+    true = rng.normal(size=k)
+    true /= np.linalg.norm(true)
+    return true, 2.0 * true + noise * rng.normal(size=(n, k))
+
+
+def test_closed_form_recovers_known_direction():
+    true, differences = synthetic(400)
+    w = drift_closed_form(differences)
+    assert np.isclose(np.linalg.norm(w), 1.0)
+    assert w @ true > 0.98
+
+
+def test_closed_form_is_sum_over_norm():
+    differences = np.array([[1.0, 2.0], [3.0, -1.0]])
+    np.testing.assert_allclose(drift_closed_form(differences), np.array([4.0, 1.0]) / np.sqrt(17))
+    assert not drift_closed_form(np.zeros((3, 2))).any()
+
+
+def test_bradley_terry_finds_the_direction_and_has_unit_norm():
+    # noisy (non-separable) data: on separable data any separator is optimal, so no direction test
+    true, differences = synthetic(200, noise=2.0)
+    w = bradley_terry(differences)
+    assert np.isclose(np.linalg.norm(w), 1.0)
+    assert w @ true > 0.9
+    assert pairwise_accuracy(differences, w) >= pairwise_accuracy(differences, true) - 0.02
+
+
+def test_pairwise_accuracy_counts_ties_half():
+    differences = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 5.0]])
+    assert pairwise_accuracy(differences, np.array([1.0, 0.0])) == pytest.approx((1 + 0 + 0.5) / 3)
+
+
+def test_cross_validation_needs_four_pairs_and_scores_held_out():
+    true, differences = synthetic(3)
+    assert cross_validated_accuracy(differences, "drift") is None
+    true, differences = synthetic(60, noise=0.3)
+    assert cross_validated_accuracy(differences, "drift") > 0.9
+    assert cross_validated_accuracy(-differences, "drift") > 0.9  # direction is learned, not assumed
+
+
+def test_auto_uses_drift_when_data_are_scarce_and_reports_cv():
+    _, differences = synthetic(6)
+    fit = fit_weights(differences, "auto")
+    assert fit.solver == "drift" and fit.cv_accuracy is not None
+    _, differences = synthetic(40)
+    assert fit_weights(differences, "auto").solver in ("drift", "bt")
+    with pytest.raises(ValueError, match="unknown solver"):
+        fit_weights(differences, "sgd")
+
+
+def test_top_k_picks_largest_magnitudes():
+    assert top_k(np.array([0.1, -0.9, 0.5, 0.05]), 2).tolist() == [1, 2]
