@@ -131,9 +131,14 @@ def run_fit(user, pairs_file, model, profiles_dir, incremental, **options):
     click.echo("selected: " + ", ".join(f"{a.name} {a.weight:+.2f}" for a in
                                           sorted(fitted.selected, key=lambda a: -abs(a.weight))))
     if incremental and report.previous_weights:
-        moved = sorted(fitted.attributes, key=lambda a: -abs(a.weight - report.previous_weights.get(a.name, 0.0)))
-        click.echo("moved most: " + ", ".join(
-            f"{a.name} {report.previous_weights.get(a.name, 0.0):+.2f}->{a.weight:+.2f}" for a in moved[:3]))
+        click.echo(describe_moves(report))
+
+
+def describe_moves(report, n: int = 3) -> str:
+    """The attributes whose weights moved most in a refit."""
+    before = report.previous_weights or {}
+    moved = sorted(report.profile.attributes, key=lambda a: -abs(a.weight - before.get(a.name, 0.0)))
+    return "moved most: " + ", ".join(f"{a.name} {before.get(a.name, 0.0):+.2f}->{a.weight:+.2f}" for a in moved[:n])
 
 
 @profile.command("fit")
@@ -229,6 +234,198 @@ def profile_rm(user, profiles_dir):
 
     ProfileStore(profiles_dir).remove(user)
     click.echo(f"removed {user}")
+
+
+# -- generation -------------------------------------------------------------------------------------
+def sampling_options(function):
+    """Sampler flags; unset ones fall back to SamplingSettings, which owns every default."""
+    from .decoding import SamplingSettings
+
+    d = SamplingSettings()
+    options = [
+        click.option("--max-tokens", type=click.IntRange(1), help=f"Answer length limit [default: {d.max_tokens}]."),
+        click.option("--temperature", type=click.FloatRange(0), help=f"0 = greedy [default: {d.temperature}]."),
+        click.option("--top-p", type=click.FloatRange(0, 1), help=f"Nucleus sampling [default: {d.top_p}]."),
+        click.option("--top-k", "top_k_tokens", type=click.IntRange(0), help=f"Top-k sampling [default: {d.top_k}]."),
+        click.option("--min-p", type=click.FloatRange(0, 1), help=f"Min-p sampling [default: {d.min_p}]."),
+        click.option("--repeat-penalty", type=click.FloatRange(0), help=f"[default: {d.repeat_penalty}]."),
+        click.option("--seed", type=int, help="Sampling seed, for repeatable answers."),
+        click.option("--stop", multiple=True, help="Stop string; repeatable."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+SAMPLING_FLAGS = {"max_tokens": "max_tokens", "temperature": "temperature", "top_p": "top_p",
+                  "top_k_tokens": "top_k", "min_p": "min_p", "repeat_penalty": "repeat_penalty", "seed": "seed"}
+
+
+def settings_from(sampling: dict):
+    """The flags the user gave, over SamplingSettings' defaults."""
+    from .decoding import SamplingSettings
+
+    given = {field: sampling[flag] for flag, field in SAMPLING_FLAGS.items() if sampling.get(flag) is not None}
+    return SamplingSettings(**given, stop=tuple(sampling.get("stop") or ()))
+
+
+def steering_options(function):
+    options = [
+        click.option("--user", help="Whose profile steers the answer."),
+        click.option("--model", default="default", show_default=True, help="The LLM that writes. " + MODEL_HELP),
+        click.option("--slm", default=None, help="The sLM that steers (same tokenizer) [default: --model]."),
+        click.option("--strategy", default="drift", show_default=True, help="Decoding strategy: drift or plain."),
+        click.option("--beta", type=float, help="Steering strength; larger = closer to plain [default: profile's, 0.5]."),
+        click.option("--top-attributes", type=click.IntRange(1), help="Attributes used [default: profile's top-k]."),
+        click.option("--no-steer", is_flag=True, help="Turn steering off (plain decoding) to compare."),
+        click.option("--system", default=None, help="Your own instructions, added after the base system prompt."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return profiles_dir_option(function)
+
+
+def open_session_parts(user, model, slm, strategy, beta, top_attributes, no_steer, profiles_dir):
+    """Load the models (once when they are one file), check tokenizers and the profile, build the strategy."""
+    from .attributes import load_attribute_set
+    from .decoding import Models, check_tokenizers, make_strategy
+    from .engine import Engine
+    from .models import resolve_model
+    from .profile import ProfileStore
+
+    name = "plain" if no_steer else strategy
+    llm = Engine(model)
+    same = slm is None or resolve_model(slm) == llm.path
+    models = Models(llm, llm if same else Engine(slm))
+    check_tokenizers(models.llm, models.slm)
+    profile = None
+    if user:
+        profile = ProfileStore(profiles_dir).load(user, models.slm.identity.to_dict())
+    elif name != "plain":
+        raise EdgeDriftError(f"strategy {name!r} needs --user USER (or use --no-steer)")
+    options = {"beta": beta, "top_attributes": top_attributes} if name != "plain" else {}
+    chosen = make_strategy(name, profile, **options)
+    base = profile.base_prompt if profile else load_attribute_set().base
+    return models, chosen, profile, base
+
+
+@main.command()
+@click.argument("prompt", required=False)
+@steering_options
+@sampling_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of streaming text.")
+def generate(prompt, user, model, slm, strategy, beta, top_attributes, no_steer, system, profiles_dir, as_json,
+             **sampling):
+    """Answer PROMPT (or stdin with `-`) steered toward USER's profile, streaming to stdout."""
+    from .decoding import Request, stream_generation
+
+    if prompt is None or prompt == "-":
+        prompt = sys.stdin.read()
+    if not prompt.strip():
+        raise EdgeDriftError("empty prompt; pass PROMPT or pipe text with `-`")
+    settings = settings_from(sampling)
+    models, chosen, _, base = open_session_parts(user, model, slm, strategy, beta, top_attributes, no_steer,
+                                                 profiles_dir)
+    request = Request([{"role": "user", "content": prompt}], system, settings)
+    parts, last = [], None
+    for event in stream_generation(models, chosen, request, base):
+        if not as_json and event.text:
+            click.echo(event.text, nl=False)
+        parts.append(event.text)
+        last = event
+    if as_json:
+        echo_json({"text": "".join(parts), "n_tokens": last.n_tokens, "tokens_per_s": round(last.tokens_per_s, 2),
+                   "finish_reason": last.finish_reason, **last.info})
+    else:
+        click.echo()
+
+
+CHAT_HELP = """commands: /ab compare two answers to your last prompt and learn from your choice,
+/profile show the weights, /beta X set steering strength, /reset forget the conversation,
+/help this text, /quit leave"""
+
+
+@main.command()
+@steering_options
+@sampling_options
+def chat(user, model, slm, strategy, beta, top_attributes, no_steer, system, profiles_dir, **sampling):
+    """Multi-turn terminal chat steered toward USER, with /ab learning (type /help)."""
+    from .chat import ChatSession
+
+    settings = settings_from(sampling)
+    models, chosen, profile, base = open_session_parts(user, model, slm, strategy, beta, top_attributes, no_steer,
+                                                       profiles_dir)
+    session = ChatSession(models, chosen, base, settings, system)
+    click.echo(f"chatting with {models.llm.path.name} as {user or 'nobody'} ({chosen.name}). {CHAT_HELP}")
+    while True:
+        try:
+            line = click.prompt("you", prompt_suffix="> ", default="", show_default=False)
+        except (EOFError, click.Abort):
+            break
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("/"):
+            if not chat_command(line, session, user, profiles_dir):
+                break
+            continue
+        for event in session.send(line):
+            if event.info.get("notice"):
+                click.echo(f"[{event.info['notice']}]", err=True)
+            click.echo(event.text, nl=False)
+        click.echo()
+
+
+def chat_command(line: str, session, user, profiles_dir) -> bool:
+    """Run one /command; False means quit. Errors are shown and the chat goes on."""
+    command, _, argument = line.partition(" ")
+    try:
+        if command in ("/quit", "/exit"):
+            return False
+        if command == "/help":
+            click.echo(CHAT_HELP)
+        elif command == "/reset":
+            session.reset()
+            click.echo("conversation cleared")
+        elif command == "/beta":
+            value = float(argument)
+            if not value > 0:
+                raise EdgeDriftError("beta must be > 0")
+            session.strategy.beta = value
+            click.echo(f"beta = {value}")
+        elif command == "/profile":
+            if not hasattr(session.strategy, "profile"):
+                raise EdgeDriftError("no profile in use (plain decoding)")
+            for text in weight_bars(session.strategy.profile):
+                click.echo(text)
+        elif command == "/ab":
+            ab_round(session, user, profiles_dir)
+        else:
+            raise EdgeDriftError(f"unknown command {command}; type /help")
+    except ValueError:
+        click.echo(f"Error: {command} needs a number, e.g. /beta 0.5", err=True)
+    except EdgeDriftError as exc:
+        click.echo(f"Error: {exc}", err=True)
+    return True
+
+
+def ab_round(session, user, profiles_dir) -> None:
+    from .profile import ProfileStore, fit_profile
+
+    if not user:
+        raise EdgeDriftError("/ab needs --user USER to learn into")
+    candidates = session.candidates()
+    click.echo(f"[a] ({candidates.labels[0]}) {candidates.a}\n[b] ({candidates.labels[1]}) {candidates.b}")
+    winner = click.prompt("which is better?", type=click.Choice(["a", "b", "s"]), default="s",
+                          show_choices=True).lower()
+    if winner == "s":
+        click.echo("skipped")
+        return
+    pair = session.pair_from(candidates, winner)
+    report = fit_profile(session.models.slm, ProfileStore(profiles_dir), user, [pair], incremental=True)
+    if hasattr(session.strategy, "update_profile"):
+        session.strategy.update_profile(report.profile)
+    click.echo(f"added 1 pair ({report.profile.n_pairs} in all); {describe_moves(report)}")
 
 
 # -- benchmarks -----------------------------------------------------------------------------------

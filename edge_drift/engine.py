@@ -156,7 +156,9 @@ class MultiSequenceContext:
         self._llama_cpp = llama_cpp
         self.batch = TokenBatch(n_batch)
         self.n_past = np.zeros(n_seq, dtype=np.int64)
+        self.history: list[list[int]] = [[] for _ in range(n_seq)]  # tokens in each sequence's KV
         self.n_decode_calls = 0
+        self.n_tokens_decoded = 0
 
     # -- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -176,12 +178,14 @@ class MultiSequenceContext:
     def clear(self) -> None:
         self._llama_cpp.llama_memory_clear(self.memory, True)
         self.n_past[:] = 0
+        self.history = [[] for _ in range(self.n_seq)]
 
     def truncate(self, seq: int, n_keep: int = 0) -> None:
         """Forget the positions >= n_keep of one sequence (call llama.cpp directly: see DESIGN §5)."""
         self._check_seq(seq)
         self._llama_cpp.llama_memory_seq_rm(self.memory, seq, n_keep, -1)
         self.n_past[seq] = min(self.n_past[seq], n_keep)
+        del self.history[seq][n_keep:]
 
     def copy(self, src: int, dst: int) -> None:
         """Make dst an exact copy of src (whole-sequence copy; the only kind a non-unified cache does)."""
@@ -192,6 +196,7 @@ class MultiSequenceContext:
         self._llama_cpp.llama_memory_seq_rm(self.memory, dst, -1, -1)
         self._llama_cpp.llama_memory_seq_cp(self.memory, src, dst, -1, -1)
         self.n_past[dst] = self.n_past[src]
+        self.history[dst] = list(self.history[src])
 
     # -- decoding ------------------------------------------------------------------------------
     def decode(self, segments: Sequence[Segment]) -> list[np.ndarray]:
@@ -246,6 +251,7 @@ class MultiSequenceContext:
             columns.append((np.asarray(segment.tokens, np.int32), start + offsets, np.full(n, segment.seq),
                             flags, np.full(n, index), offsets))
             self.n_past[segment.seq] += n
+            self.history[segment.seq].extend(int(t) for t in segment.tokens)
         if not columns:
             return tuple(np.empty(0, np.int32) for _ in range(5))
         tokens, positions, seqs, flags, owners, offsets = (np.concatenate(c) for c in zip(*columns))
@@ -255,6 +261,7 @@ class MultiSequenceContext:
     def _decode_batch(self) -> None:
         code = self._llama_cpp.llama_decode(self.ctx, self.batch.batch)
         self.n_decode_calls += 1
+        self.n_tokens_decoded += int(self.batch.batch.n_tokens)
         if code != 0:
             raise RuntimeError(f"llama_decode failed with code {code} (1 = no KV slot: context too small)")
 
@@ -285,6 +292,21 @@ class MultiSequenceContext:
         rows = self.decode([Segment(seq, p[shared:], "last") for seq, p in enumerate(prompts)])
         return np.concatenate(rows)
 
+    def sync(self, prompts: Sequence[Tokens]) -> np.ndarray:
+        """Bring sequences 0..N-1 to these prompts, reusing what each already holds in its KV cache.
+
+        A chat's next turn only evaluates its new tokens; fresh sequences share a common prefix.
+        Returns the (N, n_vocab) next-token logits.
+        """
+        if all(not self.history[seq] for seq in range(len(prompts))):
+            return self.start(prompts)
+        segments = []
+        for seq, prompt in enumerate(prompts):
+            keep = min(common_prefix_length([self.history[seq], prompt]), len(prompt) - 1)
+            self.truncate(seq, keep)
+            segments.append(Segment(seq, prompt[keep:], "last"))
+        return np.concatenate(self.decode(segments))
+
     def step(self, tokens: Tokens, seqs: Sequence[int] | None = None) -> np.ndarray:
         """Append one token to each sequence in ONE llama_decode; return the (N, n_vocab) logits view.
 
@@ -304,6 +326,8 @@ class MultiSequenceContext:
         self.batch.fill(np.asarray(tokens), positions, np.asarray(seqs), np.ones(n, np.int8))
         self._decode_batch()
         self.n_past[seqs] += 1
+        for seq, token in zip(seqs, tokens):
+            self.history[seq].append(int(token))
         return self._logits_view(n)
 
     def score(self, items: Sequence[tuple[Tokens, Tokens]], share_prefix: bool = True) -> list[np.ndarray]:

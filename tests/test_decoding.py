@@ -1,0 +1,195 @@
+"""Drift decoding on the real model: plain equivalence, the mixer's math, lockstep chat, errors."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edge_drift.attributes import load_attribute_set
+from edge_drift.chat import ChatSession
+from edge_drift.cli import main
+from edge_drift.decoding import (DriftStrategy, Models, PlainStrategy, Request, SamplingSettings, check_tokenizers,
+                                 generate_text, llm_messages)
+from edge_drift.engine import Engine
+from edge_drift.errors import EdgeDriftError, TokenizerMismatchError
+from edge_drift.profile import AttributeStat, Profile
+
+# Both sides evaluate the same tokens with the same batch shapes (prompt in one batch, then one
+# token per step), which llama.cpp's CPU kernels reproduce bit for bit (tests/test_engine.py);
+# 1e-3 only absorbs float32 rounding of the mixing sum over a 49k vocabulary.
+LOGIT_TOL = 1e-3
+ATTRS = {a.name: a for a in load_attribute_set().attributes}
+BASE = load_attribute_set().base
+GREEDY = SamplingSettings(temperature=0.0, max_tokens=12)
+QUESTION = [{"role": "user", "content": "How can I save money on groceries?"}]
+
+
+def make_profile(engine, weights: dict[str, float], user: str = "dee") -> Profile:
+    stats = [AttributeStat(n, ATTRS[n].prompt, w, 0.0, True) for n, w in weights.items()]
+    return Profile(user=user, slm=engine.identity.to_dict(), base_prompt=BASE, attributes=stats,
+                   solver="drift", n_pairs=1, cv_accuracy=None, top_k=len(stats))
+
+
+class Recording:
+    """Wraps a strategy and records what the sampler receives after its processors."""
+
+    def __init__(self, inner):
+        self.inner, self.name, self.steps = inner, inner.name, []
+
+    def processors(self, models, request, messages):
+        def record_before(input_ids, scores):
+            self.before.append(np.array(scores))
+            return scores
+
+        def record(input_ids, scores):
+            self.steps.append((np.array(input_ids), np.array(scores)))
+            return scores
+        self.before = []
+        return [record_before, *self.inner.processors(models, request, messages), record]
+
+    def info(self):
+        return self.inner.info()
+
+
+def generated_ids(engine: Engine, n_prompt: int) -> list[int]:
+    return [int(t) for t in engine.llm._input_ids[n_prompt:engine.llm.n_tokens]]
+
+
+def test_zero_weights_and_plain_equal_llama_cpp_greedy(engine):
+    models = Models(engine, engine)
+    prompt = engine.chat_tokens(llm_messages(Request(QUESTION), BASE))
+    reference = engine.llm.create_completion(prompt=prompt, temperature=0.0, max_tokens=12)["choices"][0]["text"]
+    reference_ids = generated_ids(engine, len(prompt))
+    for strategy in (PlainStrategy(), DriftStrategy(make_profile(engine, {"concise": 0.0, "humor": 0.0}))):
+        text, event = generate_text(models, strategy, Request(QUESTION, settings=GREEDY), BASE)
+        assert text == reference and event.n_tokens == 12
+        assert generated_ids(engine, len(prompt)) == reference_ids
+
+
+def independent_logits(engine: Engine, system: str, generated: list[int]) -> list[np.ndarray]:
+    """Fresh single-sequence context: the prompt in one batch, then one token per step."""
+    with engine.context(1, 512) as ctx:
+        rows = [np.array(ctx.start([engine.chat_tokens([{"role": "system", "content": system}, *QUESTION])]))[0]]
+        for token in generated:
+            rows.append(np.array(ctx.step([token]))[0])
+    return rows
+
+
+@pytest.mark.parametrize("separate_slm", [False, True])
+def test_mixed_logits_equal_independent_formula(engine, separate_slm):
+    beta = 0.5
+    slm = Engine(engine.path) if separate_slm else engine  # a separate sLM needs its own base sequence
+    try:
+        models = Models(engine, slm)
+        engine.llm.reset()  # no KV reuse from earlier tests: the prompt is evaluated in one batch
+        strategy = Recording(DriftStrategy(make_profile(engine, {"concise": 1.0}), beta=beta))
+        generate_text(models, strategy, Request(QUESTION, settings=replace_tokens(6)), BASE)
+        assert strategy.inner.last_mixer.base_is_llm is (not separate_slm)
+        n_prompt = strategy.inner.last_mixer.llm_prompt_length
+        generated = [int(t) for t in strategy.steps[-1][0][n_prompt:]]
+        h_llm = independent_logits(engine, BASE, generated)
+        h_attr = independent_logits(engine, ATTRS["concise"].prompt, generated)
+        for step, (_, received) in enumerate(strategy.steps):
+            np.testing.assert_allclose(strategy.before[step], h_llm[step], atol=LOGIT_TOL, rtol=0)
+            expected = h_llm[step] + (h_attr[step] - h_llm[step]) / beta
+            np.testing.assert_allclose(received, expected, atol=LOGIT_TOL, rtol=0, err_msg=f"step {step}")
+        assert np.abs(strategy.steps[0][1] - h_llm[0]).max() > 1.0  # steering really changed the logits
+    finally:
+        if separate_slm:
+            slm.close()
+
+
+def replace_tokens(n: int) -> SamplingSettings:
+    return SamplingSettings(temperature=0.0, max_tokens=n)
+
+
+def test_slm_sequences_stay_in_lockstep_over_three_turns(engine):
+    strategy = DriftStrategy(make_profile(engine, {"concise": 0.7, "humor": -0.7}))
+    session = ChatSession(Models(engine, engine), strategy, BASE, SamplingSettings(temperature=0.0, max_tokens=10))
+    decoded_per_turn = []
+    for turn, text in enumerate(["Name a fruit.", "Why that one?", "And a vegetable?"]):
+        ctx_before = strategy._context.n_tokens_decoded if strategy._context else 0
+        list(session.send(text))
+        mixer = strategy.last_mixer
+        ctx = mixer.context
+        decoded_per_turn.append(ctx.n_tokens_decoded - ctx_before)
+        llm_ids = [int(t) for t in engine.llm._input_ids[:engine.llm.n_tokens]]
+        generated = llm_ids[mixer.llm_prompt_length:mixer.n_seen]
+        for seq, prompt in enumerate(mixer.prompts):
+            assert ctx.history[seq] == prompt + generated, (turn, seq)
+            assert ctx.n_past[seq] == len(prompt) + len(generated)
+        assert len(session.messages) == 2 * (turn + 1)
+    # later turns only evaluate what is new, not the whole conversation again
+    full_prompt = sum(len(p) for p in strategy.last_mixer.prompts)
+    assert decoded_per_turn[2] < full_prompt
+
+
+def test_long_chat_drops_oldest_turns_instead_of_crashing(engine):
+    settings = SamplingSettings(temperature=0.0, max_tokens=engine.llm.n_ctx() - 150, stop=("\n", "."))
+    session = ChatSession(Models(engine, engine), PlainStrategy(), BASE, settings)
+    long_text = "Tell me about rivers. " * 12
+    notices = []
+    for _ in range(3):
+        notices += [e.info["notice"] for e in session.send(long_text) if e.info.get("notice")]
+    assert notices and "dropped" in notices[0]
+    with pytest.raises(EdgeDriftError, match="does not fit"):
+        list(session.send("word " * 400))
+
+
+def test_tokenizer_mismatch_is_one_line_naming_both(engine):
+    other = SimpleNamespace(path=Path("/models/other-7b.gguf"), n_vocab=32000, llm=None)
+    with pytest.raises(TokenizerMismatchError, match="SmolLM2-135M-Instruct.Q4_1.gguf and other-7b.gguf") as info:
+        check_tokenizers(engine, other)
+    assert "\n" not in str(info.value)
+
+    class Shifted:  # same size, different token texts
+        def detokenize(self, tokens, special=False):
+            return engine.llm.detokenize([(tokens[0] + 1) % engine.n_vocab], special=special)
+
+    shifted = SimpleNamespace(path=Path("/models/shifted.gguf"), n_vocab=engine.n_vocab, llm=Shifted())
+    with pytest.raises(TokenizerMismatchError, match="token 0 is"):
+        check_tokenizers(engine, shifted)
+    check_tokenizers(engine, engine)
+
+
+def write_profile(engine, folder: Path, user: str, weights: dict[str, float], sha: str | None = None) -> None:
+    profile = make_profile(engine, weights, user)
+    data = profile.to_dict()
+    if sha:
+        data["slm"]["sha256"] = sha
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{user}.json").write_text(json.dumps(data))
+
+
+def test_generate_cli_json_and_profile_slm_mismatch(engine, tmp_path):
+    folder = tmp_path / "p"
+    write_profile(engine, folder, "dee", {"concise": 0.8, "humor": 0.6})
+    runner = CliRunner()
+    result = runner.invoke(main, ["generate", "--user", "dee", "--profiles-dir", str(folder), "--max-tokens", "8",
+                                  "--temperature", "0", "--json", "Say hi."])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["n_tokens"] == 8 and data["beta"] == 0.5 and set(data["attributes"]) == {"concise", "humor"}
+    write_profile(engine, folder, "eve", {"concise": 1.0}, sha="0" * 64)
+    result = runner.invoke(main, ["generate", "--user", "eve", "--profiles-dir", str(folder), "Say hi."])
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert "fitted with sLM" in result.output and "profile fit eve" in result.output
+
+
+def test_chat_ab_appends_a_pair_and_refits(engine, tmp_path):
+    folder = tmp_path / "p"
+    write_profile(engine, folder, "dee", {"concise": 0.8, "humor": 0.6})
+    keys = "\n".join(["Give me one tip for focus.", "/ab", "a", "/profile", "/beta 2", "/nope", "/quit"]) + "\n"
+    result = CliRunner().invoke(main, ["chat", "--user", "dee", "--profiles-dir", str(folder), "--max-tokens", "12",
+                                       "--temperature", "0"], input=keys)
+    assert result.exit_code == 0, result.output
+    assert "[a] (drift)" in result.output and "[b] (plain)" in result.output
+    assert "added 1 pair (1 in all)" in result.output and "moved most" in result.output
+    assert "beta = 2.0" in result.output and "unknown command /nope" in result.output
+    pairs = (folder / "dee.pairs.jsonl").read_text().splitlines()
+    assert len(pairs) == 1 and json.loads(pairs[0])["prompt"] == "Give me one tip for focus."
+    assert json.loads((folder / "dee.json").read_text())["n_pairs"] == 1
