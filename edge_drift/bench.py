@@ -100,3 +100,72 @@ def bench_engine(engine: Engine, n_sequences: int = 8, n_steps: int = 32, repeat
         "scoring_items": len(items),
         "scoring_tokens_saved_by_prefix_sharing": logical_tokens - evaluated_tokens,
     }
+
+
+def synthetic_profile(engine: Engine, k: int):
+    """A profile over the first k packaged attributes with alternating-sign unit-norm weights."""
+    from .profile import AttributeStat, Profile
+
+    attributes = load_attribute_set()
+    weights = np.array([(-1) ** i * (1.0 - 0.1 * i) for i in range(k)])
+    weights /= np.linalg.norm(weights)
+    stats = [AttributeStat(a.name, a.prompt, float(w), 0.0, True) for a, w in zip(attributes.attributes, weights)]
+    return Profile(user="bench", slm=engine.identity.to_dict(), base_prompt=attributes.base, attributes=stats,
+                   solver="drift", n_pairs=1, cv_accuracy=None, top_k=k)
+
+
+def decode_rate(models, strategy, request, base_prompt: str, repeats: int) -> float:
+    """Best tokens/s over repeats (a warm-up run first fills the KV caches: prompts are reused)."""
+    from .decoding import generate_text
+
+    generate_text(models, strategy, request, base_prompt)
+    best = 0.0
+    for _ in range(repeats):
+        _, event = generate_text(models, strategy, request, base_prompt)
+        best = max(best, event.tokens_per_s)
+    return best
+
+
+def raw_step_rate(engine: Engine, prompts: list[list[int]], llm_prompt: list[int], n_steps: int, repeats: int) -> float:
+    """The physical bound: llama_decode of the LLM's token plus ONE batched step of the sLM sequences."""
+    with engine.context(1, 1024) as llm_ctx, engine.context(len(prompts), 1024) as slm_ctx:
+        best = np.inf
+        for _ in range(repeats):
+            llm_ctx.start([llm_prompt])
+            slm_ctx.start(prompts)
+            start = time.perf_counter()
+            for _ in range(n_steps):
+                llm_ctx.step([198])
+                slm_ctx.step([198] * len(prompts))
+            best = min(best, time.perf_counter() - start)
+    return n_steps / best
+
+
+def bench_decode(engine: Engine, ks: tuple[int, ...] = (1, 3, 7), n_tokens: int = 48, repeats: int = 2,
+                 strategies: dict | None = None) -> dict:
+    """Plain vs Drift decode tokens/s (k attributes) and the raw-decode bound, in one run."""
+    from .decoding import Models, PlainStrategy, Request, SamplingSettings, llm_messages
+    from .strategies import DriftStrategy
+
+    models = Models(engine, engine)
+    base = load_attribute_set().base
+    # min_tokens is not in the API: ban nothing, but ask for a long answer so all runs hit max_tokens
+    request = Request([{"role": "user", "content": "Write a long, detailed essay about the history of bridges."}],
+                      settings=SamplingSettings(temperature=0.0, max_tokens=n_tokens))
+    plain = decode_rate(models, PlainStrategy(), request, base, repeats)
+    llm_prompt = engine.chat_tokens(llm_messages(request, base))
+    drift = []
+    for k in ks:
+        strategy = DriftStrategy(synthetic_profile(engine, k))
+        rate = decode_rate(models, strategy, request, base, repeats)
+        prompts = strategy.follower.prompts
+        strategy.close()
+        bound = raw_step_rate(engine, prompts, llm_prompt, n_tokens, repeats)
+        drift.append({"k": k, "sequences": len(prompts), "tokens_per_s": rate, "bound_tokens_per_s": bound,
+                      "vs_bound": rate / bound, "vs_plain": rate / plain})
+    result = {"model": engine.path.name, "n_threads": engine.n_threads, "n_tokens": n_tokens,
+              "plain_tokens_per_s": plain, "drift": drift}
+    for name, strategy in (strategies or {}).items():
+        rate = decode_rate(models, strategy, request, base, repeats)
+        result.setdefault("strategies", []).append({"strategy": name, "tokens_per_s": rate, "vs_plain": rate / plain})
+    return result

@@ -33,6 +33,15 @@ def echo_json(data) -> None:
     click.echo(json.dumps(data, indent=2, default=float))
 
 
+def progress_bars(stack, label: str):
+    """A factory the library calls with a total; the bar (with ETA, on stderr) closes with the stack."""
+    def factory(total: int):
+        bar = stack.enter_context(click.progressbar(length=total, label=label, show_eta=True, show_pos=True,
+                                                    file=sys.stderr))
+        return bar.update
+    return factory
+
+
 def open_engine(model: str):
     from .engine import Engine
 
@@ -83,6 +92,9 @@ def models_pull(ref: str) -> None:
     click.echo(str(pull(ref)))
 
 
+from .weights_chart import weight_bars  # noqa: E402  (tiny, no heavy imports)
+
+
 # -- profiles -------------------------------------------------------------------------------------
 def profiles_dir_option(function):
     return click.option("--profiles-dir", default=None, metavar="DIR",
@@ -114,12 +126,8 @@ def run_fit(user, pairs_file, model, profiles_dir, incremental, **options):
                    f"{', '.join(map(str, parsed.duplicate_lines))}", err=True)
     store = ProfileStore(profiles_dir)
     with ExitStack() as stack, open_engine(model) as engine:
-        def progress_factory(total: int):
-            bar = stack.enter_context(click.progressbar(length=total, label="scoring pairs", show_eta=True,
-                                                        show_pos=True, file=sys.stderr))
-            return bar.update
         report = fit_profile(engine, store, user, parsed.pairs, incremental=incremental,
-                             progress_factory=progress_factory, **options)
+                             progress_factory=progress_bars(stack, "scoring pairs"), **options)
     fitted = report.profile
     stats = report.stats
     rate = stats.tokens_scored / stats.seconds if stats.seconds else 0.0
@@ -173,18 +181,6 @@ def profile_add(user, pairs_file, model, profiles_dir, solver):
 
     solver = solver or ProfileStore(profiles_dir).load(user).solver
     run_fit(user, pairs_file, model, profiles_dir, True, solver=solver)
-
-
-def weight_bars(fitted, width: int = 20) -> list[str]:
-    """A terminal bar chart: negative weights grow left, positive right; * marks selected ones."""
-    scale = max((abs(a.weight) for a in fitted.attributes), default=1.0) or 1.0
-    lines = []
-    for a in sorted(fitted.attributes, key=lambda a: -a.weight):
-        n = round(abs(a.weight) / scale * width)
-        left = ("#" * n).rjust(width) if a.weight < 0 else " " * width
-        right = ("#" * n).ljust(width) if a.weight > 0 else " " * width
-        lines.append(f"{'*' if a.selected else ' '} {a.name:<16} {left}|{right} {a.weight:+.3f}")
-    return lines
 
 
 @profile.command("show")
@@ -269,44 +265,72 @@ def settings_from(sampling: dict):
     return SamplingSettings(**given, stop=tuple(sampling.get("stop") or ()))
 
 
+STRATEGY_HELP = """Decoding strategy. drift: attribute logits mixed in (the profile's method);
+pad: top-k reranking by a reward model told --preference; panda: reward-guided top-k with a per-step
+lambda capped by KL; args: top-k log-prob + guidance x profile reward; best-of-n: --samples answers,
+the profile's reward keeps one; prompt: top attributes written into the system prompt; plain: off."""
+
+
 def steering_options(function):
+    from .strategies import STRATEGY_NAMES
+
     options = [
         click.option("--user", help="Whose profile steers the answer."),
         click.option("--model", default="default", show_default=True, help="The LLM that writes. " + MODEL_HELP),
         click.option("--slm", default=None, help="The sLM that steers (same tokenizer) [default: --model]."),
-        click.option("--strategy", default="drift", show_default=True, help="Decoding strategy: drift or plain."),
-        click.option("--beta", type=float, help="Steering strength; larger = closer to plain [default: profile's, 0.5]."),
+        click.option("--strategy", type=click.Choice(STRATEGY_NAMES), default="drift", show_default=True,
+                     help=STRATEGY_HELP),
+        click.option("--beta", type=float, help="drift: strength; larger = closer to plain [default: profile's, 0.5]."),
         click.option("--top-attributes", type=click.IntRange(1), help="Attributes used [default: profile's top-k]."),
         click.option("--no-steer", is_flag=True, help="Turn steering off (plain decoding) to compare."),
         click.option("--system", default=None, help="Your own instructions, added after the base system prompt."),
+        click.option("--guidance", type=float, help="pad/args: reward weight w [default: 1.0]."),
+        click.option("--candidates", type=click.IntRange(1), default=10, show_default=True,
+                     help="pad/args/panda: top-k tokens considered per step."),
+        click.option("--samples", type=click.IntRange(1), default=4, show_default=True, help="best-of-n: answers sampled."),
+        click.option("--preference", help="pad: the preference in words [default: the profile's, or its top attributes]."),
+        click.option("--reward-model", help="pad: a personalized reward model GGUF (same tokenizer) [default: zero-shot]."),
+        click.option("--max-kl", type=float, help="panda: KL cap (nats) on each step's steering [default: 0.5]."),
     ]
     for option in reversed(options):
         function = option(function)
     return profiles_dir_option(function)
 
 
-def open_session_parts(user, model, slm, strategy, beta, top_attributes, no_steer, profiles_dir):
+def open_session_parts(user, model, slm, strategy, beta, top_attributes, no_steer, profiles_dir, system,
+                       reward_model=None, **strategy_options):
     """Load the models (once when they are one file), check tokenizers and the profile, build the strategy."""
     from .attributes import load_attribute_set
-    from .decoding import Models, check_tokenizers, make_strategy
+    from .decoding import Models, check_tokenizers
     from .engine import Engine
     from .models import resolve_model
     from .profile import ProfileStore
+    from .strategies import make_strategy
 
     name = "plain" if no_steer else strategy
     llm = Engine(model)
     same = slm is None or resolve_model(slm) == llm.path
     models = Models(llm, llm if same else Engine(slm))
     check_tokenizers(models.llm, models.slm)
+    reward = None
+    if reward_model and name == "pad":
+        reward = llm if resolve_model(reward_model) == llm.path else Engine(reward_model)
+        check_tokenizers(models.llm, reward)
     profile = None
     if user:
         profile = ProfileStore(profiles_dir).load(user, models.slm.identity.to_dict())
-    elif name != "plain":
+    elif name not in ("plain", "pad"):
         raise EdgeDriftError(f"strategy {name!r} needs --user USER (or use --no-steer)")
-    options = {"beta": beta, "top_attributes": top_attributes} if name != "plain" else {}
-    chosen = make_strategy(name, profile, **options)
+    chosen = make_strategy(name, profile, beta=beta, top_attributes=top_attributes, reward_model=reward,
+                           **strategy_options)
     base = profile.base_prompt if profile else load_attribute_set().base
     return models, chosen, profile, base
+
+
+def split_options(options: dict) -> tuple[dict, object]:
+    """Click's flat keyword arguments into (steering options, SamplingSettings)."""
+    sampling = {k: options.pop(k) for k in [*SAMPLING_FLAGS, "stop"] if k in options}
+    return options, settings_from(sampling)
 
 
 @main.command()
@@ -314,8 +338,7 @@ def open_session_parts(user, model, slm, strategy, beta, top_attributes, no_stee
 @steering_options
 @sampling_options
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of streaming text.")
-def generate(prompt, user, model, slm, strategy, beta, top_attributes, no_steer, system, profiles_dir, as_json,
-             **sampling):
+def generate(prompt, as_json, **options):
     """Answer PROMPT (or stdin with `-`) steered toward USER's profile, streaming to stdout."""
     from .decoding import Request, stream_generation
 
@@ -323,10 +346,9 @@ def generate(prompt, user, model, slm, strategy, beta, top_attributes, no_steer,
         prompt = sys.stdin.read()
     if not prompt.strip():
         raise EdgeDriftError("empty prompt; pass PROMPT or pipe text with `-`")
-    settings = settings_from(sampling)
-    models, chosen, _, base = open_session_parts(user, model, slm, strategy, beta, top_attributes, no_steer,
-                                                 profiles_dir)
-    request = Request([{"role": "user", "content": prompt}], system, settings)
+    steering, settings = split_options(options)
+    models, chosen, _, base = open_session_parts(**steering)
+    request = Request([{"role": "user", "content": prompt}], steering["system"], settings)
     parts, last = [], None
     for event in stream_generation(models, chosen, request, base):
         if not as_json and event.text:
@@ -348,14 +370,14 @@ CHAT_HELP = """commands: /ab compare two answers to your last prompt and learn f
 @main.command()
 @steering_options
 @sampling_options
-def chat(user, model, slm, strategy, beta, top_attributes, no_steer, system, profiles_dir, **sampling):
+def chat(**options):
     """Multi-turn terminal chat steered toward USER, with /ab learning (type /help)."""
     from .chat import ChatSession
 
-    settings = settings_from(sampling)
-    models, chosen, profile, base = open_session_parts(user, model, slm, strategy, beta, top_attributes, no_steer,
-                                                       profiles_dir)
-    session = ChatSession(models, chosen, base, settings, system)
+    steering, settings = split_options(options)
+    user, profiles_dir = steering["user"], steering["profiles_dir"]
+    models, chosen, profile, base = open_session_parts(**steering)
+    session = ChatSession(models, chosen, base, settings, steering["system"])
     click.echo(f"chatting with {models.llm.path.name} as {user or 'nobody'} ({chosen.name}). {CHAT_HELP}")
     while True:
         try:
@@ -459,14 +481,40 @@ def bench_engine_command(model: str, n_sequences: int, n_steps: int, as_json: bo
                f"({result['scoring_evaluated_vs_prompt_eval']:.2f}x per evaluated token)")
 
 
+@bench.command("decode")
+@click.option("--model", default="default", show_default=True, help=MODEL_HELP)
+@click.option("--tokens", "n_tokens", default=48, show_default=True, help="Tokens generated per measurement.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_decode_command(model: str, n_tokens: int, as_json: bool) -> None:
+    """Plain vs Drift decoding (k = 1, 3, 7) and the raw llama_decode bound."""
+    from .bench import bench_decode
+
+    with open_engine(model) as engine:
+        result = bench_decode(engine, n_tokens=n_tokens)
+    if as_json:
+        echo_json(result)
+        return
+    click.echo(f"model {result['model']}, {result['n_threads']} threads, {n_tokens} tokens")
+    click.echo(f"plain:        {result['plain_tokens_per_s']:7.1f} tokens/s")
+    for row in result["drift"]:
+        click.echo(f"drift k={row['k']}:    {row['tokens_per_s']:7.1f} tokens/s   bound {row['bound_tokens_per_s']:7.1f}"
+                   f"   vs bound {row['vs_bound']:.2f}x   vs plain {row['vs_plain']:.2f}x")
+    for row in result.get("strategies", []):
+        click.echo(f"{row['strategy']:<13} {row['tokens_per_s']:7.1f} tokens/s   vs plain {row['vs_plain']:.2f}x")
+
+
 # -- demo -----------------------------------------------------------------------------------------
 @main.command()
 @click.option("--model", default="default", show_default=True, help=MODEL_HELP)
-def demo(model: str) -> None:
-    """Score one answer under several attribute prompts on the embedded model."""
+@profiles_dir_option
+def demo(model: str, profiles_dir: str | None) -> None:
+    """Fit the example user terse_tim, then answer one question plain and steered."""
+    from contextlib import ExitStack
+
     from .demo import run_demo
 
-    run_demo(model, click.echo)
+    with ExitStack() as stack:
+        run_demo(model, profiles_dir, click.echo, progress_bars(stack, "   scoring pairs"))
 
 
 if __name__ == "__main__":  # pragma: no cover

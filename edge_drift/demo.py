@@ -1,58 +1,52 @@
-"""`edge-drift demo`: a short tour on the embedded model that shows the engine doing real work."""
+"""`edge-drift demo`: fit an example user's profile, then answer one question plain and steered."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Callable
 
-from .attributes import attribute_messages, load_attribute_set
-
+EXAMPLES = Path(__file__).resolve().parent.parent / "profiles" / "examples"
+DEMO_USER = "terse_tim"
+# A readable subset keeps the demo near a minute on 2 cores; `profile fit` uses all 41 by default.
+DEMO_ATTRIBUTES = ["concise", "direct", "analytic", "engineer", "code", "storyteller", "creative", "vivid",
+                   "empathetic", "emotion", "humor", "formal"]
 DEMO_QUESTION = "How do I make my laptop battery last longer?"
-DEMO_ANSWERS = {
-    "terse": "Lower screen brightness, close unused apps, enable battery saver, avoid heat.",
-    "story": "Picture your battery as a little traveller packing for a long trip: dim the screen like "
-             "drawing the curtains, let sleepy apps rest, and keep it cool, and it will walk with you all day.",
-}
-DEMO_ATTRIBUTES = ["concise", "creative", "analytic", "storyteller", "formal", "humor"]
 
 
-def attribute_rewards(engine, question: str, answers: dict[str, str], names: list[str]) -> dict[str, dict[str, float]]:
-    """r_i(x, y) = log p(y | s_i, x) - log p(y | s_0, x) for each answer, in one batched scoring call."""
-    attributes = load_attribute_set()
-    chosen = attributes.select([n for n in names if n in attributes.names])
-    systems = [attributes.base] + [a.prompt for a in chosen.attributes]
-    items, keys = [], []
-    for system_index, system in enumerate(systems):
-        messages = attribute_messages(system, question)
-        prefix = engine.chat_tokens(messages)
-        for label, answer in answers.items():
-            items.append((prefix, engine.reply_tokens(messages, answer)))
-            keys.append((system_index, label))
-    with engine.context(min(32, len(items)), 512) as ctx:
-        scores = ctx.score(items)
-    totals = {key: float(s.sum()) for key, s in zip(keys, scores)}
-    return {
-        label: {a.name: totals[(i + 1, label)] - totals[(0, label)] for i, a in enumerate(chosen.attributes)}
-        for label in answers
-    }
-
-
-def run_demo(model: str, echo: Callable[[str], None]) -> None:
+def run_demo(model: str, profiles_dir: str | None, echo: Callable[[str], None],
+             progress_factory=None, max_tokens: int = 80, seed: int = 7) -> None:
+    from .attributes import load_attribute_set
+    from .decoding import Models, PlainStrategy, Request, SamplingSettings, generate_text
+    from .strategies import DriftStrategy
     from .engine import Engine
+    from .pairs import read_pairs
+    from .profile import ProfileStore, fit_profile
+    from .weights_chart import weight_bars
 
+    pairs = read_pairs(EXAMPLES / f"{DEMO_USER}.pairs.jsonl").pairs
+    store = ProfileStore(profiles_dir)
     with Engine(model) as engine:
-        echo(f"model: {engine.path.name} ({engine.identity.size_bytes / 1e6:.0f} MB, "
-             f"{engine.n_threads} threads)")
-        echo(f"question: {DEMO_QUESTION}")
-        for label, answer in DEMO_ANSWERS.items():
-            echo(f"  {label:>5}: {answer}")
-        start = time.perf_counter()
-        rewards = attribute_rewards(engine, DEMO_QUESTION, DEMO_ANSWERS, DEMO_ATTRIBUTES)
-        elapsed = time.perf_counter() - start
-        names = list(next(iter(rewards.values())))
-        echo("\nattribute reward r_i = log p(answer | attribute prompt) - log p(answer | base prompt)")
-        echo(f"{'attribute':<12}" + "".join(f"{label:>10}" for label in rewards) + "   prefers")
-        for name in names:
-            row = [rewards[label][name] for label in rewards]
-            best = max(rewards, key=lambda label: rewards[label][name])
-            echo(f"{name:<12}" + "".join(f"{value:>10.2f}" for value in row) + f"   {best}")
-        echo(f"\nscored {len(rewards) * (len(names) + 1)} (prompt, answer) pairs in {elapsed:.1f}s")
+        echo(f"model: {engine.path.name} ({engine.identity.size_bytes / 1e6:.0f} MB, {engine.n_threads} threads)")
+        echo(f"1. fitting {DEMO_USER} from {len(pairs)} A/B pairs (prefers terse, technical answers) "
+             f"over {len(DEMO_ATTRIBUTES)} attributes")
+        attributes = load_attribute_set().select(DEMO_ATTRIBUTES)
+        report = fit_profile(engine, store, DEMO_USER, pairs, attributes=attributes, top_k_attributes=3,
+                             progress_factory=progress_factory)
+        stats = report.stats
+        echo(f"   wrote {report.path} in {stats.seconds:.1f}s (cached pairs cost nothing on a rerun); "
+             f"cv accuracy {report.profile.cv_accuracy}")
+        for line in weight_bars(report.profile):
+            echo("   " + line)
+
+        echo(f"\n2. the same question, plain and steered (beta {report.profile.beta}, top 3 attributes):")
+        echo(f"   Q: {DEMO_QUESTION}")
+        models = Models(engine, engine)
+        settings = SamplingSettings(temperature=0.7, top_p=0.9, max_tokens=max_tokens, seed=seed)
+        request = Request([{"role": "user", "content": DEMO_QUESTION}], settings=settings)
+        for strategy in (PlainStrategy(), DriftStrategy(report.profile)):
+            start = time.perf_counter()
+            text, event = generate_text(models, strategy, request, report.profile.base_prompt)
+            echo(f"\n   [{strategy.name}] ({event.n_tokens} tokens, {event.tokens_per_s:.1f} tokens/s)")
+            echo("   " + text.strip().replace("\n", "\n   "))
+        echo(f"\nnext: `edge-drift chat --user {DEMO_USER}` (type /ab to teach it), "
+             f"`edge-drift profile show {DEMO_USER}`")

@@ -9,50 +9,21 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from edge_drift.attributes import load_attribute_set
 from edge_drift.chat import ChatSession
 from edge_drift.cli import main
-from edge_drift.decoding import (DriftStrategy, Models, PlainStrategy, Request, SamplingSettings, check_tokenizers,
-                                 generate_text, llm_messages)
+from edge_drift.decoding import (Models, PlainStrategy, Request, SamplingSettings, check_tokenizers, generate_text,
+                                 llm_messages)
+from edge_drift.strategies import DriftStrategy
 from edge_drift.engine import Engine
 from edge_drift.errors import EdgeDriftError, TokenizerMismatchError
-from edge_drift.profile import AttributeStat, Profile
+from helpers import ATTRS, BASE, Recording, make_profile
 
 # Both sides evaluate the same tokens with the same batch shapes (prompt in one batch, then one
 # token per step), which llama.cpp's CPU kernels reproduce bit for bit (tests/test_engine.py);
 # 1e-3 only absorbs float32 rounding of the mixing sum over a 49k vocabulary.
 LOGIT_TOL = 1e-3
-ATTRS = {a.name: a for a in load_attribute_set().attributes}
-BASE = load_attribute_set().base
 GREEDY = SamplingSettings(temperature=0.0, max_tokens=12)
 QUESTION = [{"role": "user", "content": "How can I save money on groceries?"}]
-
-
-def make_profile(engine, weights: dict[str, float], user: str = "dee") -> Profile:
-    stats = [AttributeStat(n, ATTRS[n].prompt, w, 0.0, True) for n, w in weights.items()]
-    return Profile(user=user, slm=engine.identity.to_dict(), base_prompt=BASE, attributes=stats,
-                   solver="drift", n_pairs=1, cv_accuracy=None, top_k=len(stats))
-
-
-class Recording:
-    """Wraps a strategy and records what the sampler receives after its processors."""
-
-    def __init__(self, inner):
-        self.inner, self.name, self.steps = inner, inner.name, []
-
-    def processors(self, models, request, messages):
-        def record_before(input_ids, scores):
-            self.before.append(np.array(scores))
-            return scores
-
-        def record(input_ids, scores):
-            self.steps.append((np.array(input_ids), np.array(scores)))
-            return scores
-        self.before = []
-        return [record_before, *self.inner.processors(models, request, messages), record]
-
-    def info(self):
-        return self.inner.info()
 
 
 def generated_ids(engine: Engine, n_prompt: int) -> list[int]:
@@ -89,7 +60,7 @@ def test_mixed_logits_equal_independent_formula(engine, separate_slm):
         strategy = Recording(DriftStrategy(make_profile(engine, {"concise": 1.0}), beta=beta))
         generate_text(models, strategy, Request(QUESTION, settings=replace_tokens(6)), BASE)
         assert strategy.inner.last_mixer.base_is_llm is (not separate_slm)
-        n_prompt = strategy.inner.last_mixer.llm_prompt_length
+        n_prompt = strategy.inner.follower.llm_prompt_length
         generated = [int(t) for t in strategy.steps[-1][0][n_prompt:]]
         h_llm = independent_logits(engine, BASE, generated)
         h_attr = independent_logits(engine, ATTRS["concise"].prompt, generated)
@@ -114,7 +85,7 @@ def test_slm_sequences_stay_in_lockstep_over_three_turns(engine):
     for turn, text in enumerate(["Name a fruit.", "Why that one?", "And a vegetable?"]):
         ctx_before = strategy._context.n_tokens_decoded if strategy._context else 0
         list(session.send(text))
-        mixer = strategy.last_mixer
+        mixer = strategy.follower
         ctx = mixer.context
         decoded_per_turn.append(ctx.n_tokens_decoded - ctx_before)
         llm_ids = [int(t) for t in engine.llm._input_ids[:engine.llm.n_tokens]]
@@ -124,7 +95,7 @@ def test_slm_sequences_stay_in_lockstep_over_three_turns(engine):
             assert ctx.n_past[seq] == len(prompt) + len(generated)
         assert len(session.messages) == 2 * (turn + 1)
     # later turns only evaluate what is new, not the whole conversation again
-    full_prompt = sum(len(p) for p in strategy.last_mixer.prompts)
+    full_prompt = sum(len(p) for p in strategy.follower.prompts)
     assert decoded_per_turn[2] < full_prompt
 
 
