@@ -142,7 +142,7 @@ def raw_step_rate(engine: Engine, prompts: list[list[int]], llm_prompt: list[int
 
 
 def bench_decode(engine: Engine, ks: tuple[int, ...] = (1, 3, 7), n_tokens: int = 48, repeats: int = 2,
-                 strategies: dict | None = None) -> dict:
+                 other_strategies: bool = False) -> dict:
     """Plain vs Drift decode tokens/s (k attributes) and the raw-decode bound, in one run."""
     from .decoding import Models, PlainStrategy, Request, SamplingSettings, llm_messages
     from .strategies import DriftStrategy
@@ -165,7 +165,14 @@ def bench_decode(engine: Engine, ks: tuple[int, ...] = (1, 3, 7), n_tokens: int 
                       "vs_bound": rate / bound, "vs_plain": rate / plain})
     result = {"model": engine.path.name, "n_threads": engine.n_threads, "n_tokens": n_tokens,
               "plain_tokens_per_s": plain, "drift": drift}
-    for name, strategy in (strategies or {}).items():
-        rate = decode_rate(models, strategy, request, base, repeats)
-        result.setdefault("strategies", []).append({"strategy": name, "tokens_per_s": rate, "vs_plain": rate / plain})
+    if other_strategies:  # every other strategy with the same 7-attribute profile, same request
+        from .strategies import STRATEGY_NAMES, make_strategy
+
+        profile = synthetic_profile(engine, 7)
+        result["strategies"] = []
+        for name in STRATEGY_NAMES:
+            strategy = make_strategy(name, profile)
+            rate = decode_rate(models, strategy, request, base, repeats)
+            strategy.close()
+            result["strategies"].append({"strategy": name, "tokens_per_s": rate, "vs_plain": rate / plain})
     return result

@@ -411,6 +411,8 @@ def chat_command(line: str, session, user, profiles_dir) -> bool:
             click.echo("conversation cleared")
         elif command == "/beta":
             value = float(argument)
+            if not hasattr(session.strategy, "beta"):
+                raise EdgeDriftError("/beta applies to the drift strategy only")
             if not value > 0:
                 raise EdgeDriftError("beta must be > 0")
             session.strategy.beta = value
@@ -484,13 +486,15 @@ def bench_engine_command(model: str, n_sequences: int, n_steps: int, as_json: bo
 @bench.command("decode")
 @click.option("--model", default="default", show_default=True, help=MODEL_HELP)
 @click.option("--tokens", "n_tokens", default=48, show_default=True, help="Tokens generated per measurement.")
+@click.option("--all-strategies/--drift-only", default=True, show_default=True,
+              help="Also time pad, panda, args, best-of-n, prompt and plain (k = 7 profile).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def bench_decode_command(model: str, n_tokens: int, as_json: bool) -> None:
-    """Plain vs Drift decoding (k = 1, 3, 7) and the raw llama_decode bound."""
+def bench_decode_command(model: str, n_tokens: int, all_strategies: bool, as_json: bool) -> None:
+    """Plain vs Drift decoding (k = 1, 3, 7), the raw llama_decode bound, and every strategy."""
     from .bench import bench_decode
 
     with open_engine(model) as engine:
-        result = bench_decode(engine, n_tokens=n_tokens)
+        result = bench_decode(engine, n_tokens=n_tokens, other_strategies=all_strategies)
     if as_json:
         echo_json(result)
         return

@@ -1,0 +1,43 @@
+"""CLI shell behaviour and the benchmarks' JSON contract (numbers themselves live in docs, not tests)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from edge_drift.bench import bench_decode, bench_engine
+from edge_drift.cli import main
+
+
+def test_help_does_not_import_llama_cpp():
+    code = "import sys; from edge_drift.cli import main; sys.argv=['edge-drift','--help']\n" \
+           "try:\n    main()\nexcept SystemExit:\n    pass\nprint('llama_cpp' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip().endswith("False")
+
+
+def test_models_list_json_is_offline():
+    result = CliRunner().invoke(main, ["models", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["default"].endswith("SmolLM2-135M-Instruct.Q4_1.gguf") and data["cached"] == []
+    assert all({"llm", "slm", "llm_size", "slm_quant"} <= set(p) for p in data["pairs"])
+
+
+def test_bench_engine_reports_every_key(engine):
+    result = bench_engine(engine, n_sequences=2, n_steps=2, repeats=1)
+    for key in ("single_steps_per_s", "batched_steps_per_s", "looped_steps_per_s", "prompt_eval_tokens_per_s",
+                "scoring_tokens_per_s", "batched_vs_looped", "scoring_vs_prompt_eval", "n_sequences", "model"):
+        assert key in result
+    assert result["n_sequences"] == 2 and result["model"] == engine.path.name
+    assert result["scoring_tokens_saved_by_prefix_sharing"] > 0
+
+
+def test_bench_decode_reports_every_key(engine):
+    result = bench_decode(engine, ks=(1,), n_tokens=3, repeats=1)
+    assert result["plain_tokens_per_s"] > 0 and result["model"] == engine.path.name
+    (row,) = result["drift"]
+    assert row["k"] == 1 and row["sequences"] == 1  # the base sequence is the LLM's own
+    assert set(row) >= {"tokens_per_s", "bound_tokens_per_s", "vs_bound", "vs_plain"}
