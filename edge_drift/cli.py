@@ -161,13 +161,16 @@ def describe_moves(report, n: int = 3) -> str:
               help="drift: closed form d/||d||; bt: regularised Bradley-Terry; auto: best cross-validated.")
 @click.option("--max-response-tokens", default=None, type=click.IntRange(1),
               help="Truncate answers to this many tokens when scoring [default: 64].")
-def profile_fit(user, pairs_file, model, profiles_dir, attributes, custom, top_k, solver, max_response_tokens):
+@click.option("--preference", default=None, metavar="TEXT",
+              help="The preference in words, kept in the profile for `--strategy pad`.")
+def profile_fit(user, pairs_file, model, profiles_dir, attributes, custom, top_k, solver, max_response_tokens,
+                preference):
     """Fit USER's profile from a pairs file (replaces its pairs; cached rewards are reused)."""
     from .attributes import choose_attributes, parse_custom_attributes
 
     chosen_set = choose_attributes(attributes, parse_custom_attributes(custom))
     run_fit(user, pairs_file, model, profiles_dir, False, attributes=chosen_set, solver=solver,
-            top_k_attributes=top_k, max_response_tokens=max_response_tokens)
+            top_k_attributes=top_k, max_response_tokens=max_response_tokens, preference_text=preference)
 
 
 @profile.command("add")

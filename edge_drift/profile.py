@@ -260,7 +260,7 @@ class FitReport:
 def fit_profile(engine, store: ProfileStore, user: str, new_pairs: Sequence[Pair], *,
                 attributes: AttributeSet | None = None, incremental: bool = False,
                 solver: str = "drift", top_k_attributes: int | None = None,
-                max_response_tokens: int | None = None,
+                max_response_tokens: int | None = None, preference_text: str | None = None,
                 progress_factory: Callable[[int], Callable[[int], None]] | None = None) -> FitReport:
     """Fit (or with incremental=True extend) a user's profile; nothing is written unless it all works.
 
@@ -304,7 +304,7 @@ def fit_profile(engine, store: ProfileStore, user: str, new_pairs: Sequence[Pair
             cv_accuracy=None if fit.cv_accuracy is None else round(fit.cv_accuracy, 4), top_k=k,
             beta=previous.beta if previous else DEFAULT_BETA, max_response_tokens=max_response_tokens,
             created_at=previous.created_at if previous else now(),
-            preference_text=previous.preference_text if previous else None,
+            preference_text=preference_text or (previous.preference_text if previous else None),
         )
         path = store.save(profile, pairs, cache)
     old_weights = {a.name: a.weight for a in previous.attributes} if previous else None

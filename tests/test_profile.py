@@ -174,13 +174,15 @@ def test_cli_fit_show_list_rm(tmp_path):
     runner = CliRunner()
     result = runner.invoke(main, ["profile", "fit", "cli_user", "--pairs", str(pairs_file), "--profiles-dir", folder,
                                   "--attributes", "concise,creative", "--add-attribute",
-                                  "pirate=You are an AI assistant who talks like a pirate.", "--top-k", "2"])
+                                  "pirate=You are an AI assistant who talks like a pirate.", "--top-k", "2",
+                                  "--preference", "Short answers, please."])
     assert result.exit_code == 0, result.output
     assert "fitted" in result.output and "tokens/s" in result.output
     shown = runner.invoke(main, ["profile", "show", "cli_user", "--profiles-dir", folder, "--json"])
     data = json.loads(shown.output)
     assert {"user", "solver", "n_pairs", "cv_accuracy", "attributes"} <= set(data)
     assert [a["name"] for a in data["attributes"]] == ["concise", "creative", "pirate"]
+    assert data["preference_text"] == "Short answers, please."  # PAD reads it: --user is enough
     assert set(data["attributes"][0]) >= {"name", "weight", "unit_preference", "selected"}
     chart = runner.invoke(main, ["profile", "show", "cli_user", "--profiles-dir", folder]).output
     assert "pirate" in chart and "|" in chart and chart.count("*") == 2

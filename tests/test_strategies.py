@@ -112,6 +112,13 @@ def test_best_of_n_keeps_the_highest_profile_reward(engine, profile):
     assert again == pytest.approx(max(event.info["rewards"]), abs=1e-3)
 
 
+def test_pad_takes_the_preference_from_the_profile(engine, profile):
+    assert "concise" in make_strategy("pad", profile).preference  # derived from the top attributes
+    written = make_profile(engine, {"concise": 1.0})
+    written.preference_text = "Explain like I am five."
+    assert make_strategy("pad", written).preference == "Explain like I am five."
+
+
 def test_unknown_strategy_lists_valid_ones(profile):
     with pytest.raises(Exception, match="choose one of drift, pad, panda, args, best-of-n, prompt, plain"):
         make_strategy("beam", profile)

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every README example in order and saves each output under out/readme/ (used to refresh README.md).
+set -u
+cd "$(dirname "$0")/.."
+export PATH="$PWD/.venv/bin:$PATH"
+mkdir -p out/readme
+run() { local name=$1; shift; echo "\$ $*" > "out/readme/$name.txt"; "$@" >> "out/readme/$name.txt" 2>&1; echo "[exit $?]" >> "out/readme/$name.txt"; }
+rm -f profiles/warm_wendy.*
+run fit edge-drift profile fit warm_wendy --pairs profiles/examples/warm_wendy.pairs.jsonl \
+    --attributes concise,storyteller,empathetic,humor,analytic,vivid,formal --top-k 3
+run show edge-drift profile show warm_wendy
+run add edge-drift profile add warm_wendy --pairs profiles/examples/warm_wendy.more.jsonl
+run list edge-drift profile list
+Q="How do I start journaling?"
+run gen_plain edge-drift generate --user warm_wendy --no-steer --max-tokens 60 --seed 1 "$Q"
+run gen_drift edge-drift generate --user warm_wendy --max-tokens 60 --seed 1 "$Q"
+run gen_beta2 edge-drift generate --user warm_wendy --beta 2 --max-tokens 60 --seed 1 "$Q"
+run gen_beta025 edge-drift generate --user warm_wendy --beta 0.25 --max-tokens 60 --seed 1 "$Q"
+run gen_json edge-drift generate --user warm_wendy --max-tokens 24 --seed 1 --json "$Q"
+run gen_pad edge-drift generate --strategy pad --preference "The user loves warm, story-like answers." --max-tokens 60 --seed 1 "$Q"
+run gen_panda edge-drift generate --user warm_wendy --strategy panda --max-tokens 60 --seed 1 --json "$Q"
+run gen_args edge-drift generate --user warm_wendy --strategy args --max-tokens 60 --seed 1 "$Q"
+run gen_args_big edge-drift generate --user warm_wendy --strategy args --guidance 8 --max-tokens 60 --seed 1 "$Q"
+run gen_panda_big edge-drift generate --user warm_wendy --strategy panda --max-kl 2 --max-tokens 60 --seed 1 --json "$Q"
+run gen_bon edge-drift generate --user warm_wendy --strategy best-of-n --samples 3 --max-tokens 40 --seed 1 --json "$Q"
+run gen_prompt edge-drift generate --user warm_wendy --strategy prompt --max-tokens 60 --seed 1 "$Q"
+printf 'How do I relax after work?\n/ab\na\n/beta 1\n/quit\n' > out/readme/chat_input.txt
+run chat bash -c "edge-drift chat --user warm_wendy --max-tokens 40 --seed 2 < out/readme/chat_input.txt"
+printf '{"prompt": "x"}\nnot json\n' > out/readme/bad.jsonl
+run err_pairs edge-drift profile fit someone --pairs out/readme/bad.jsonl
+run err_model edge-drift generate --model nope.gguf "Hi"
+run err_user edge-drift generate --user nobody "Hi"
+run models edge-drift models list
