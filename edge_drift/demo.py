@@ -1,7 +1,6 @@
 """`edge-drift demo`: fit an example user's profile, then answer one question plain and steered."""
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Callable
 
@@ -44,7 +43,6 @@ def run_demo(model: str, profiles_dir: str | None, echo: Callable[[str], None],
         settings = SamplingSettings(temperature=0.7, top_p=0.9, max_tokens=max_tokens, seed=seed)
         request = Request([{"role": "user", "content": DEMO_QUESTION}], settings=settings)
         for strategy in (PlainStrategy(), DriftStrategy(report.profile)):
-            start = time.perf_counter()
             text, event = generate_text(models, strategy, request, report.profile.base_prompt)
             echo(f"\n   [{strategy.name}] ({event.n_tokens} tokens, {event.tokens_per_s:.1f} tokens/s)")
             echo("   " + text.strip().replace("\n", "\n   "))

@@ -22,7 +22,7 @@ def main() -> None:
     attributes = load_attribute_set()
     queries = load_dsp(data)[:n_queries]
     results = []
-    print(f"| user | solver | " + " | ".join(f"n={n}" for n in sizes) + " |")
+    print("| user | solver | " + " | ".join(f"n={n}" for n in sizes) + " |")
     print("|---|---|" + "---|" * len(sizes))
     for solver in ("drift", "bt"):
         for user in DSP_DOMAINS:
