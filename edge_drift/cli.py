@@ -455,6 +455,67 @@ def ab_round(session, user, profiles_dir) -> None:
     click.echo(f"added 1 pair ({report.profile.n_pairs} in all); {describe_moves(report)}")
 
 
+# -- evaluation -------------------------------------------------------------------------------------
+@main.group(name="eval", cls=FriendlyGroup)
+def evaluate() -> None:
+    """Measure whether personalization works on real data."""
+
+
+def int_list(text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise EdgeDriftError(f"expected comma-separated numbers like 10,25,50, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise EdgeDriftError(f"expected positive numbers like 10,25,50, got {text!r}")
+    return values
+
+
+@evaluate.command("prefs")
+@click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="A pairs JSONL file (one user) or a DSP-style JSON file (each domain a user).")
+@click.option("--format", "fmt", type=click.Choice(["pairs", "dsp"]), default=None,
+              help="[default: dsp for .json, pairs otherwise]")
+@click.option("--users", default=None, help="DSP users to evaluate, comma-separated [default: all 4].")
+@click.option("--n-train", default="10,25,50,100", show_default=True, help="Training sizes.")
+@click.option("--n-test", default=100, show_default=True, type=click.IntRange(1), help="Held-out pairs per user.")
+@click.option("--seeds", default=3, show_default=True, type=click.IntRange(1), help="Random train/test splits.")
+@click.option("--attributes", default=None, metavar="A,B,...", help="Attribute subset [default: all 41].")
+@click.option("--model", default="default", show_default=True, help="The sLM that scores. " + MODEL_HELP)
+@click.option("--max-response-tokens", default=64, show_default=True, type=click.IntRange(1))
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
+              help="Write results.json, results.md, learning_curve.png and the reusable score cache here.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object with `results`.")
+def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, model, max_response_tokens, out_dir, as_json):
+    """Few-shot preference accuracy: Drift, Bradley-Terry, logistic regression, log-prob, length, chance."""
+    from contextlib import ExitStack
+    from pathlib import Path
+
+    from .attributes import choose_attributes, load_attribute_set
+    from .evaluation import evaluate_prefs, markdown_table, plot_curves
+    from .profile import atomic_write
+
+    data = Path(data)
+    fmt = fmt or ("dsp" if data.suffix == ".json" else "pairs")
+    chosen = choose_attributes(attributes, {}) or load_attribute_set()
+    out = Path(out_dir) if out_dir else None
+    with ExitStack() as stack, open_engine(model) as engine:
+        results = evaluate_prefs(engine, data, fmt, chosen, int_list(n_train), n_test, seeds,
+                                 users.split(",") if users else None, out / "cache.json" if out else None,
+                                 max_response_tokens, progress_bars(stack, "scoring"))
+    table = markdown_table(results)
+    if out:
+        atomic_write(out / "results.json", json.dumps({"results": results}, indent=2))
+        atomic_write(out / "results.md", table)
+        plotted = plot_curves(results, out / "learning_curve.png")
+        click.echo(f"wrote {out}/results.json, results.md" + (", learning_curve.png" if plotted else
+                   " (install the `eval` extra for the PNG)"), err=True)
+    if as_json:
+        echo_json({"results": results})
+    else:
+        click.echo(table, nl=False)
+
+
 # -- benchmarks -----------------------------------------------------------------------------------
 @main.group(cls=FriendlyGroup)
 def bench() -> None:

@@ -9,8 +9,9 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .attributes import AttributeSet
-from .pairs import Pair
-from .rewards import Job, LogProbCache, reward_matrices, score_job_groups, system_prompt
+from .errors import EdgeDriftError
+from .pairs import Pair, read_pairs
+from .rewards import Job, LogProbCache, compute_rewards, reward_matrices, score_job_groups, system_prompt
 from .solvers import pairwise_accuracy, solve
 
 DSP_DOMAINS = ("academy", "business", "entertainment", "literature")
@@ -62,3 +63,169 @@ def dsp_accuracy(queries: Sequence[Query], attributes: AttributeSet, cache: LogP
     weights = solve(chosen - rejected, solver)
     test_c, test_r = reward_matrices(dsp_pairs(test_q, user, seed + 1), attributes, cache)
     return pairwise_accuracy(test_c - test_r, weights)
+
+
+# -- `edge-drift eval prefs`: few-shot preference accuracy of every method on held-out pairs ------------
+EVAL_METHODS = ("drift", "bt", "logreg", "logprob", "length", "chance")
+
+
+@dataclass
+class PairFeatures:
+    """Everything the methods need per pair: attribute rewards, base log-probs and lengths."""
+
+    chosen: np.ndarray  # (n, k) rewards r_i(x, y_w)
+    rejected: np.ndarray  # (n, k)
+    base_chosen: np.ndarray  # (n,) log p(y_w | s_0, x)
+    base_rejected: np.ndarray
+    length_chosen: np.ndarray  # (n,) characters
+    length_rejected: np.ndarray
+
+
+def pair_features(pairs: Sequence[Pair], attributes: AttributeSet, cache: LogProbCache) -> PairFeatures:
+    chosen, rejected = reward_matrices(pairs, attributes, cache)
+    base = [[cache.entries[Job(system_prompt(attributes.base, p.system), p.messages, p.prompt, y).key]
+             for y in (p.chosen, p.rejected)] for p in pairs]
+    base = np.array(base).reshape(len(pairs), 2)
+    lengths = np.array([[len(p.chosen), len(p.rejected)] for p in pairs]).reshape(len(pairs), 2)
+    return PairFeatures(chosen, rejected, base[:, 0], base[:, 1], lengths[:, 0], lengths[:, 1])
+
+
+def logistic_on_labels(chosen: np.ndarray, rejected: np.ndarray, l2: float = 1.0) -> np.ndarray:
+    """The paper's comparison: logistic regression on absolute win (1) / lose (0) labels of answers."""
+    from scipy.optimize import minimize
+    from scipy.special import expit, log_expit
+
+    X = np.vstack([chosen, rejected])
+    scale = np.maximum(np.abs(X).mean(axis=0), 1e-8)
+    X = np.hstack([X / scale, np.ones((len(X), 1))])
+    sign = np.concatenate([np.ones(len(chosen)), -np.ones(len(rejected))])
+
+    def loss(w):
+        margin = sign * (X @ w)
+        return -log_expit(margin).sum() + 0.5 * l2 * w[:-1] @ w[:-1], \
+            -X.T @ (sign * expit(-margin)) + l2 * np.append(w[:-1], 0.0)
+
+    w = minimize(loss, np.zeros(X.shape[1]), jac=True, method="L-BFGS-B").x
+    return w[:-1] / scale  # the intercept cancels in a pairwise comparison
+
+
+def method_accuracy(method: str, features: PairFeatures, train: np.ndarray, test: np.ndarray) -> float:
+    """Held-out pairwise accuracy of one method (ties count half)."""
+    def compare(margin: np.ndarray) -> float:
+        return float(np.mean((margin > 0) + 0.5 * (margin == 0)))
+
+    differences = features.chosen - features.rejected
+    if method in ("drift", "bt"):
+        return pairwise_accuracy(differences[test], solve(differences[train], method))
+    if method == "logreg":
+        weights = logistic_on_labels(features.chosen[train], features.rejected[train])
+        return pairwise_accuracy(differences[test], weights)
+    if method == "logprob":
+        return compare(features.base_chosen[test] - features.base_rejected[test])
+    if method == "length":
+        return compare((features.length_chosen[test] - features.length_rejected[test]).astype(float))
+    if method == "chance":
+        return 0.5
+    raise ValueError(f"unknown method {method!r}; choose from {', '.join(EVAL_METHODS)}")
+
+
+def learning_curves(user: str, features: PairFeatures, n_train: Sequence[int], n_test: int, seeds: int) -> list[dict]:
+    """Mean and spread over seeds of every method's accuracy, for each training size that fits."""
+    n = len(features.chosen)
+    results = []
+    for size in n_train:
+        if size + n_test > n:
+            continue
+        for method in EVAL_METHODS:
+            accuracies = []
+            for seed in range(seeds):
+                order = np.random.default_rng(seed).permutation(n)
+                accuracies.append(method_accuracy(method, features, order[:size], order[n - n_test:]))
+            results.append({"user": user, "method": method, "n_train": size,
+                            "accuracy_mean": float(np.mean(accuracies)), "accuracy_std": float(np.std(accuracies)),
+                            "n_test": n_test, "seeds": seeds})
+    return results
+
+
+def markdown_table(results: list[dict]) -> str:
+    sizes = sorted({r["n_train"] for r in results})
+    lines = ["| user | method | " + " | ".join(f"n={s}" for s in sizes) + " |",
+             "|---|---|" + "---|" * len(sizes)]
+    for user in dict.fromkeys(r["user"] for r in results):
+        for method in EVAL_METHODS:
+            cells = {r["n_train"]: f"{r['accuracy_mean']:.3f} ± {r['accuracy_std']:.3f}" for r in results
+                     if r["user"] == user and r["method"] == method}
+            lines.append(f"| {user} | {method} | " + " | ".join(cells.get(s, "") for s in sizes) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def plot_curves(results: list[dict], path: Path) -> bool:
+    """A PNG learning curve per user; False when matplotlib (the `eval` extra) is missing."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    users = list(dict.fromkeys(r["user"] for r in results))
+    figure, axes = plt.subplots(1, len(users), figsize=(4 * len(users), 3.2), squeeze=False)
+    for axis, user in zip(axes[0], users):
+        for method in EVAL_METHODS:
+            rows = sorted((r for r in results if r["user"] == user and r["method"] == method), key=lambda r: r["n_train"])
+            axis.errorbar([r["n_train"] for r in rows], [r["accuracy_mean"] for r in rows],
+                          yerr=[r["accuracy_std"] for r in rows], label=method, marker="o", capsize=2)
+        axis.set_title(user)
+        axis.set_xlabel("training pairs")
+        axis.set_ylabel("held-out accuracy")
+    axes[0][-1].legend(fontsize=7)
+    figure.tight_layout()
+    figure.savefig(path, dpi=100)
+    plt.close(figure)
+    return True
+
+
+def load_cache(path: Path | None, sha256: str, max_response_tokens: int) -> LogProbCache:
+    if path and path.is_file():
+        cache = LogProbCache.from_dict(json.loads(path.read_text()))
+        if cache and cache.compatible(sha256, max_response_tokens):
+            return cache
+    return LogProbCache(sha256, max_response_tokens)
+
+
+def evaluate_prefs(engine, data: Path, fmt: str, attributes: AttributeSet, n_train: Sequence[int], n_test: int,
+                   seeds: int, users: Sequence[str] | None = None, cache_path: Path | None = None,
+                   max_response_tokens: int = 64, progress_factory=None) -> list[dict]:
+    """Score what the cache lacks (checkpointing it), then every method's learning curve per user."""
+    from .profile import atomic_write
+
+    cache = load_cache(cache_path, engine.identity.sha256, max_response_tokens)
+
+    def checkpoint() -> None:
+        if cache_path:
+            atomic_write(cache_path, json.dumps(cache.to_dict()))
+
+    needed = max(n_train) + n_test
+    if fmt == "dsp":
+        queries = load_dsp(data)[:needed]
+        chosen_users = list(users or DSP_DOMAINS)
+        unknown = [u for u in chosen_users if u not in DSP_DOMAINS]
+        if unknown:
+            raise EdgeDriftError(f"unknown DSP user(s) {', '.join(unknown)}; choose from {', '.join(DSP_DOMAINS)}")
+        progress = progress_factory(len(queries)) if progress_factory else None
+        score_queries(engine, queries, attributes, cache, progress, checkpoint)
+        per_user = {u: dsp_pairs(queries, u, seed=0) for u in chosen_users}
+    elif fmt == "pairs":
+        pairs = read_pairs(data).pairs[:needed]
+        per_user = {data.name.split(".")[0]: pairs}
+        progress = progress_factory(len(pairs)) if progress_factory else None
+        compute_rewards(engine, pairs, attributes, cache, progress)
+        checkpoint()
+    else:
+        raise EdgeDriftError(f"unknown format {fmt!r}; use pairs or dsp")
+    results = []
+    for user, pairs in per_user.items():
+        if min(n_train) + n_test > len(pairs):
+            raise EdgeDriftError(f"{user} has {len(pairs)} pairs, fewer than the smallest --n-train plus --n-test "
+                                 f"({min(n_train)} + {n_test}); lower them")
+        results += learning_curves(user, pair_features(pairs, attributes, cache), n_train, n_test, seeds)
+    return results

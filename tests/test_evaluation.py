@@ -1,0 +1,64 @@
+"""The preference-evaluation harness: hand-made accuracies and a tiny end-to-end run on the real model."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from edge_drift.cli import main
+from edge_drift.evaluation import EVAL_METHODS, PairFeatures, learning_curves, method_accuracy
+
+PAIRS = [
+    ("How do I boil an egg?", "Boil 9 minutes.", "Ah, the humble egg, a tiny sun in a shell, bathing in a pond."),
+    ("What is DNS?", "Maps names to IP addresses.", "Imagine the internet's friendly librarian who remembers every house."),
+    ("Tips for an interview?", "Research, prepare examples.", "Interviews are like first dates with a building of strangers!"),
+    ("Why do cats purr?", "Mostly contentment.", "Purring is a cat's lullaby, hummed when the world feels warm."),
+    ("What is inflation?", "Prices rise; money buys less.", "Inflation is a slow tide lifting every price tag, bit by bit."),
+    ("How to learn typing?", "Practise daily with a tutor.", "Your fingers are dancers learning a ballet, one step at a time."),
+]
+
+
+def hand_made() -> PairFeatures:
+    # attribute 0 always favours the chosen answer, attribute 1 is noise; chosen answers are shorter
+    chosen = np.array([[2.0, 1.0], [1.0, -1.0], [3.0, 0.5], [1.5, -0.5]])
+    rejected = np.zeros_like(chosen)
+    return PairFeatures(chosen, rejected, np.array([-5.0, -9.0, -4.0, -7.0]), np.array([-6.0, -8.0, -4.0, -3.0]),
+                        np.array([10, 10, 10, 10]), np.array([30, 30, 5, 10]))
+
+
+def test_accuracies_on_hand_made_features():
+    features = hand_made()
+    train, test = np.array([0, 1]), np.array([0, 1, 2, 3])
+    assert method_accuracy("drift", features, train, test) == 1.0  # w ~ (3, 0) direction: all margins > 0
+    assert method_accuracy("logprob", features, train, test) == pytest.approx((1 + 0 + 0.5 + 0) / 4)
+    assert method_accuracy("length", features, train, test) == pytest.approx((0 + 0 + 1 + 0.5) / 4)
+    assert method_accuracy("chance", features, train, test) == 0.5
+    assert method_accuracy("logreg", features, train, test) == 1.0
+
+
+def test_learning_curves_skip_sizes_that_do_not_fit_and_report_every_method():
+    results = learning_curves("u", hand_made(), [1, 2, 3], n_test=2, seeds=2)
+    assert {r["n_train"] for r in results} == {1, 2}
+    assert {r["method"] for r in results} == set(EVAL_METHODS)
+    assert all(r["n_test"] == 2 and r["seeds"] == 2 for r in results)
+
+
+def test_eval_prefs_end_to_end_on_a_tiny_pairs_file(tmp_path):
+    data = tmp_path / "tiny.jsonl"
+    data.write_text("".join(json.dumps({"prompt": p, "chosen": c, "rejected": r}) + "\n" for p, c, r in PAIRS))
+    out = tmp_path / "out"
+    args = ["eval", "prefs", "--data", str(data), "--attributes", "concise,storyteller", "--n-train", "2,4",
+            "--n-test", "2", "--seeds", "2", "--out", str(out), "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.output[result.output.index("{"):])
+    rows = payload["results"]
+    assert {r["method"] for r in rows} == set(EVAL_METHODS) and {r["n_train"] for r in rows} == {2, 4}
+    assert set(rows[0]) == {"user", "method", "n_train", "accuracy_mean", "accuracy_std", "n_test", "seeds"}
+    assert (out / "results.md").read_text().startswith("| user | method |")
+    cache = json.loads((out / "cache.json").read_text())
+    assert len(cache["entries"]) == len(PAIRS) * 3 * 2  # base + 2 attributes, chosen and rejected
+    again = CliRunner().invoke(main, args)  # the cache makes a rerun free and identical
+    assert json.loads(again.output[again.output.index("{"):]) == payload
