@@ -516,6 +516,58 @@ def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, model, max_
         click.echo(table, nl=False)
 
 
+@evaluate.command("generate")
+@click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="A pairs JSONL file (one user) or a DSP-style JSON file.")
+@click.option("--format", "fmt", type=click.Choice(["pairs", "dsp"]), default=None,
+              help="[default: dsp for .json, pairs otherwise]")
+@click.option("--user", default=None, help="The user (a DSP domain; default for pairs: the file name).")
+@click.option("--strategies", default="drift,pad,panda,args,best-of-n,prompt", show_default=True,
+              help="Strategies compared with plain decoding.")
+@click.option("--n-prompts", default=10, show_default=True, type=click.IntRange(1), help="Held-out prompts answered.")
+@click.option("--n-train", default=50, show_default=True, type=click.IntRange(2), help="Pairs the profile is fitted on.")
+@click.option("--attributes", default=None, metavar="A,B,...", help="Attribute subset [default: all 41].")
+@click.option("--max-tokens", default=64, show_default=True, type=click.IntRange(1), help="Answer length.")
+@click.option("--seed", default=1, show_default=True, type=int, help="Sampling seed.")
+@click.option("--model", default="default", show_default=True, help=MODEL_HELP)
+@click.option("--cache", "cache_file", default=None, type=click.Path(dir_okay=False),
+              help="Reuse/keep scored log-probs in this JSON file.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def eval_generate(data, fmt, user, strategies, n_prompts, n_train, attributes, max_tokens, seed, model, cache_file,
+                  as_json):
+    """Win rate of each strategy over plain decoding, judged by an independent TF-IDF preference model."""
+    from contextlib import ExitStack
+    from pathlib import Path
+
+    from .attributes import choose_attributes, load_attribute_set
+    from .decoding import SamplingSettings
+    from .evaluation import evaluate_generation_on
+    from .strategies import STRATEGY_NAMES
+
+    names = [n.strip() for n in strategies.split(",") if n.strip()]
+    unknown = [n for n in names if n not in STRATEGY_NAMES or n == "plain"]
+    if unknown:
+        raise EdgeDriftError(f"unknown strategy {', '.join(unknown)}; choose from {', '.join(STRATEGY_NAMES[:-1])}")
+    data = Path(data)
+    fmt = fmt or ("dsp" if data.suffix == ".json" else "pairs")
+    chosen = choose_attributes(attributes, {}) or load_attribute_set()
+    settings = SamplingSettings(max_tokens=max_tokens, seed=seed)
+    with ExitStack() as stack, open_engine(model) as engine:
+        report = evaluate_generation_on(engine, data, fmt, user, names, n_prompts, n_train, chosen, settings,
+                                        Path(cache_file) if cache_file else None,
+                                        progress_factory=progress_bars(stack, "generating"))
+    if as_json:
+        echo_json(report)
+        return
+    judge = report["judge"]
+    click.echo(f"user {report['user']}: profile from {report['n_train']} pairs (top: {', '.join(report['profile_top'])}); "
+               f"judge TF-IDF + logistic BT on {judge['train_pairs']} pairs, held-out accuracy "
+               f"{judge['held_out_accuracy']:.2f}")
+    for row in report["results"]:
+        click.echo(f"{row['strategy']:<10} wins {row['win_rate']:.2f} vs plain  "
+                   f"(95% CI {row['ci_low']:.2f}-{row['ci_high']:.2f}, {row['n_prompts']} prompts)")
+
+
 # -- benchmarks -----------------------------------------------------------------------------------
 @main.group(cls=FriendlyGroup)
 def bench() -> None:

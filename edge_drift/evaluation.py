@@ -229,3 +229,39 @@ def evaluate_prefs(engine, data: Path, fmt: str, attributes: AttributeSet, n_tra
                                  f"({min(n_train)} + {n_test}); lower them")
         results += learning_curves(user, pair_features(pairs, attributes, cache), n_train, n_test, seeds)
     return results
+
+
+def user_pairs(data: Path, fmt: str, user: str | None) -> tuple[str, list[Pair]]:
+    """One user's pairs from a pairs file or a DSP-style file (rejected = a seeded other domain)."""
+    if fmt == "dsp":
+        if user not in DSP_DOMAINS:
+            raise EdgeDriftError(f"--user must be one of {', '.join(DSP_DOMAINS)} for DSP data")
+        return user, dsp_pairs(load_dsp(data), user, seed=0)
+    if fmt == "pairs":
+        return user or data.name.split(".")[0], read_pairs(data).pairs
+    raise EdgeDriftError(f"unknown format {fmt!r}; use pairs or dsp")
+
+
+def evaluate_generation_on(engine, data: Path, fmt: str, user: str | None, strategy_names: Sequence[str],
+                           n_prompts: int, n_train: int, attributes: AttributeSet, settings,
+                           cache_path: Path | None = None, max_response_tokens: int = 64,
+                           progress_factory=None) -> dict:
+    """Fit a profile on the first n_train pairs, answer the next n_prompts prompts, judge against plain."""
+    from .decoding import Models
+    from .judging import evaluate_generation
+    from .profile import atomic_write, profile_from_differences
+
+    name, pairs = user_pairs(data, fmt, user)
+    if n_train + n_prompts > len(pairs):
+        raise EdgeDriftError(f"{name} has {len(pairs)} pairs; --n-train {n_train} + --n-prompts {n_prompts} "
+                             "do not fit, lower them")
+    train, prompts = pairs[:n_train], [p.prompt for p in pairs[n_train:n_train + n_prompts]]
+    cache = load_cache(cache_path, engine.identity.sha256, max_response_tokens)
+    chosen, rejected, _ = compute_rewards(engine, train, attributes, cache)
+    if cache_path:
+        atomic_write(cache_path, json.dumps(cache.to_dict()))
+    profile = profile_from_differences(name, engine.identity.to_dict(), attributes, chosen - rejected)
+    progress = progress_factory(len(prompts)) if progress_factory else None
+    report = evaluate_generation(Models(engine, engine), profile, pairs, prompts, strategy_names, settings, progress)
+    report.update(user=name, n_train=n_train, profile_top=[a.name for a in profile.selected])
+    return report

@@ -247,6 +247,21 @@ class ProfileStore:
         (self.root / f".{user}.lock").unlink(missing_ok=True)
 
 
+def profile_from_differences(user: str, slm: dict, attributes: AttributeSet, differences: np.ndarray,
+                             solver: str = "drift", k: int = DEFAULT_TOP_K, **fields) -> Profile:
+    """Solve the weights from reward differences (n_pairs, n_attributes) and assemble a profile."""
+    fit = fit_weights(differences, solver)
+    if not np.all(np.isfinite(fit.weights)):
+        raise ProfileError("the fit produced non-finite weights; check the pairs file")
+    selected = set(top_k(fit.weights, min(k, len(attributes.attributes))).tolist())
+    unit = differences.mean(axis=0)
+    stats = [AttributeStat(a.name, a.prompt, round(float(w), 6), round(float(u), 6), i in selected)
+             for i, (a, w, u) in enumerate(zip(attributes.attributes, fit.weights, unit))]
+    accuracy = None if fit.cv_accuracy is None else round(fit.cv_accuracy, 4)
+    return Profile(user=user, slm=slm, base_prompt=attributes.base, attributes=stats, solver=fit.solver,
+                   n_pairs=len(differences), cv_accuracy=accuracy, top_k=k, **fields)
+
+
 @dataclass
 class FitReport:
     profile: Profile
@@ -288,24 +303,11 @@ def fit_profile(engine, store: ProfileStore, user: str, new_pairs: Sequence[Pair
 
         progress = progress_factory(len(pairs)) if progress_factory else None
         chosen, rejected, stats = compute_rewards(engine, pairs, attributes, cache, progress)
-        differences = chosen - rejected
-        fit = fit_weights(differences, solver)
-        selected = set(top_k(fit.weights, min(k, len(attributes.attributes))).tolist())
-        unit = differences.mean(axis=0)
-        stats_per_attribute = [
-            AttributeStat(a.name, a.prompt, round(float(w), 6), round(float(u), 6), i in selected)
-            for i, (a, w, u) in enumerate(zip(attributes.attributes, fit.weights, unit))
-        ]
-        if not np.all(np.isfinite(fit.weights)):
-            raise ProfileError("the fit produced non-finite weights; check the pairs file")
-        profile = Profile(
-            user=user, slm=engine.identity.to_dict(), base_prompt=attributes.base,
-            attributes=stats_per_attribute, solver=fit.solver, n_pairs=len(pairs),
-            cv_accuracy=None if fit.cv_accuracy is None else round(fit.cv_accuracy, 4), top_k=k,
+        profile = profile_from_differences(
+            user, engine.identity.to_dict(), attributes, chosen - rejected, solver, k,
             beta=previous.beta if previous else DEFAULT_BETA, max_response_tokens=max_response_tokens,
             created_at=previous.created_at if previous else now(),
-            preference_text=preference_text or (previous.preference_text if previous else None),
-        )
+            preference_text=preference_text or (previous.preference_text if previous else None))
         path = store.save(profile, pairs, cache)
     old_weights = {a.name: a.weight for a in previous.attributes} if previous else None
     return FitReport(profile, path, stats, len(added), len(new_pairs) - len(added), old_weights)

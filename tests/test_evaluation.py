@@ -62,3 +62,39 @@ def test_eval_prefs_end_to_end_on_a_tiny_pairs_file(tmp_path):
     assert len(cache["entries"]) == len(PAIRS) * 3 * 2  # base + 2 attributes, chosen and rejected
     again = CliRunner().invoke(main, args)  # the cache makes a rerun free and identical
     assert json.loads(again.output[again.output.index("{"):]) == payload
+
+
+def write_pairs(path, rows) -> None:
+    path.write_text("".join(json.dumps({"prompt": p, "chosen": c, "rejected": r}) + "\n" for p, c, r in rows))
+
+
+STORY_PAIRS = [(f"Question number {i} about {topic}?", f"Once upon a time, {topic} was a gentle friend to everyone {i}.",
+                f"{topic.capitalize()}: see manual section {i}.")
+               for i, topic in enumerate(["rivers", "bread", "stars", "trains", "cats", "rain", "maps", "tea",
+                                          "boats", "clocks", "bees", "snow", "kites", "lamps"])]
+
+
+def test_judge_never_trains_on_the_prompts_it_judges():
+    from edge_drift.judging import TfidfJudge, wilson_interval
+    from edge_drift.pairs import Pair
+
+    pairs = [Pair(p, c, r) for p, c, r in STORY_PAIRS]
+    judge = TfidfJudge(pairs[2:])
+    assert not judge.prompts_seen & {pairs[0].prompt, pairs[1].prompt}
+    assert judge.scores([pairs[0].chosen])[0] > judge.scores([pairs[0].rejected])[0]  # learned "story" style
+    low, high = wilson_interval(7, 10)
+    assert low < 0.7 < high and 0 <= low and high <= 1
+
+
+def test_eval_generate_end_to_end(tmp_path):
+    data = tmp_path / "story.jsonl"
+    write_pairs(data, STORY_PAIRS)
+    args = ["eval", "generate", "--data", str(data), "--strategies", "drift,prompt", "--n-train", "4",
+            "--n-prompts", "2", "--attributes", "concise,storyteller", "--max-tokens", "6", "--json"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{"):])
+    assert report["user"] == "story" and report["judge"]["train_pairs"] >= 8
+    assert [r["strategy"] for r in report["results"]] == ["drift", "prompt"]
+    for row in report["results"]:
+        assert 0 <= row["ci_low"] <= row["win_rate"] <= row["ci_high"] <= 1 and row["n_prompts"] == 2
