@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -87,8 +88,6 @@ def score_job_groups(engine, groups: Sequence[Sequence[Job]], cache: LogProbCach
     Groups keep their own batch so a pair's numbers never depend on which other pairs were
     scored with it: an incremental `add` then reproduces a full refit exactly.
     """
-    import time
-
     stats = ScoringStats()
     ctx = None
     try:

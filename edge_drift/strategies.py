@@ -2,7 +2,8 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, replace
 from typing import Iterator
 
 import numpy as np
@@ -389,9 +390,6 @@ class BestOfNStrategy(Strategy):
                 "attributes": {a.name: a.weight for a in self.attributes}}
 
     def stream(self, models: Models, request: Request, base_prompt: str) -> Iterator[Event]:
-        import time
-        from dataclasses import replace
-
         start = time.perf_counter()
         settings = request.settings
         temperature = settings.temperature if settings.temperature > 0 else 0.8  # N greedy samples are one
