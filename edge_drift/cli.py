@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import traceback
 
 import click
@@ -33,9 +34,34 @@ def echo_json(data) -> None:
     click.echo(json.dumps(data, indent=2, default=float))
 
 
+class LineProgress:
+    """Progress for logs (stderr not a terminal): a line with position and ETA every `every` seconds.
+
+    click.progressbar prints only its label when it cannot redraw, so a redirected long job
+    would otherwise say nothing until it ends.
+    """
+
+    def __init__(self, label: str, total: int, every: float = 30.0):
+        self.label, self.total, self.every = label, total, every
+        self.done = 0
+        self.start = self.last = time.monotonic()
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        now = time.monotonic()
+        if now - self.last >= self.every or self.done >= self.total:
+            self.last = now
+            elapsed = now - self.start
+            eta = elapsed / self.done * (self.total - self.done) if self.done else 0.0
+            click.echo(f"{self.label} {self.done}/{self.total}  elapsed {elapsed:.0f}s  eta {eta:.0f}s",
+                       err=True)
+
+
 def progress_bars(stack, label: str):
     """A factory the library calls with a total; the bar (with ETA, on stderr) closes with the stack."""
     def factory(total: int):
+        if not sys.stderr.isatty():
+            return LineProgress(label, total).update
         bar = stack.enter_context(click.progressbar(length=total, label=label, show_eta=True, show_pos=True,
                                                     file=sys.stderr))
         return bar.update
@@ -532,9 +558,12 @@ def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, model, max_
 @click.option("--model", default="default", show_default=True, help=MODEL_HELP)
 @click.option("--cache", "cache_file", default=None, type=click.Path(dir_okay=False),
               help="Reuse/keep scored log-probs in this JSON file.")
+@click.option("--judge-model", default=None, metavar="GGUF",
+              help="Also judge with this GGUF chat model, shown 3 of the user's pairs (a different model "
+                   "than --model keeps it independent).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def eval_generate(data, fmt, user, strategies, n_prompts, n_train, attributes, max_tokens, seed, model, cache_file,
-                  as_json):
+                  judge_model, as_json):
     """Win rate of each strategy over plain decoding, judged by an independent TF-IDF preference model."""
     from contextlib import ExitStack
     from pathlib import Path
@@ -553,9 +582,11 @@ def eval_generate(data, fmt, user, strategies, n_prompts, n_train, attributes, m
     chosen = choose_attributes(attributes, {}) or load_attribute_set()
     settings = SamplingSettings(max_tokens=max_tokens, seed=seed)
     with ExitStack() as stack, open_engine(model) as engine:
+        judge_engine = stack.enter_context(open_engine(judge_model)) if judge_model else None
         report = evaluate_generation_on(engine, data, fmt, user, names, n_prompts, n_train, chosen, settings,
                                         Path(cache_file) if cache_file else None,
-                                        progress_factory=progress_bars(stack, "generating"))
+                                        progress_factory=progress_bars(stack, "generating"),
+                                        judge_engine=judge_engine)
     if as_json:
         echo_json(report)
         return
@@ -563,7 +594,17 @@ def eval_generate(data, fmt, user, strategies, n_prompts, n_train, attributes, m
     click.echo(f"user {report['user']}: profile from {report['n_train']} pairs (top: {', '.join(report['profile_top'])}); "
                f"judge TF-IDF + logistic BT on {judge['train_pairs']} pairs, held-out accuracy "
                f"{judge['held_out_accuracy']:.2f}")
-    for row in report["results"]:
+    echo_win_rates(report["results"])
+    gguf = report.get("gguf_judge")
+    if gguf:
+        accuracy = "n/a" if gguf["held_out_accuracy"] is None else f"{gguf['held_out_accuracy']:.2f}"
+        click.echo(f"judge {gguf['model']} shown {gguf['examples']} pairs, held-out accuracy {accuracy} "
+                   f"on {gguf['held_out_pairs']} pairs")
+        echo_win_rates(gguf["results"])
+
+
+def echo_win_rates(rows: list[dict]) -> None:
+    for row in rows:
         click.echo(f"{row['strategy']:<10} wins {row['win_rate']:.2f} vs plain  "
                    f"(95% CI {row['ci_low']:.2f}-{row['ci_high']:.2f}, {row['n_prompts']} prompts)")
 

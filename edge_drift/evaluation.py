@@ -245,7 +245,7 @@ def user_pairs(data: Path, fmt: str, user: str | None) -> tuple[str, list[Pair]]
 def evaluate_generation_on(engine, data: Path, fmt: str, user: str | None, strategy_names: Sequence[str],
                            n_prompts: int, n_train: int, attributes: AttributeSet, settings,
                            cache_path: Path | None = None, max_response_tokens: int = 64,
-                           progress_factory=None) -> dict:
+                           progress_factory=None, judge_engine=None) -> dict:
     """Fit a profile on the first n_train pairs, answer the next n_prompts prompts, judge against plain."""
     from .decoding import Models
     from .judging import evaluate_generation
@@ -262,6 +262,7 @@ def evaluate_generation_on(engine, data: Path, fmt: str, user: str | None, strat
         atomic_write(cache_path, json.dumps(cache.to_dict()))
     profile = profile_from_differences(name, engine.identity.to_dict(), attributes, chosen - rejected)
     progress = progress_factory(len(prompts)) if progress_factory else None
-    report = evaluate_generation(Models(engine, engine), profile, pairs, prompts, strategy_names, settings, progress)
+    report = evaluate_generation(Models(engine, engine), profile, pairs, prompts, strategy_names, settings, progress,
+                                 judge_engine)
     report.update(user=name, n_train=n_train, profile_top=[a.name for a in profile.selected])
     return report

@@ -1,4 +1,4 @@
-"""Personalized-generation win rates against plain decoding, scored by an independent TF-IDF judge."""
+"""Personalized-generation win rates against plain decoding, scored by independent judges (TF-IDF, or a GGUF model)."""
 from __future__ import annotations
 
 import math
@@ -44,6 +44,57 @@ class TfidfJudge:
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         return self.vectorizer.transform(list(texts)).toarray() @ self.model.coef_[0]
 
+    def margins(self, prompts: Sequence[str], answers: Sequence[str], others: Sequence[str]) -> np.ndarray:
+        """Positive where the judge prefers the answer to the other answer of the same prompt."""
+        return self.scores(answers) - self.scores(others)
+
+
+JUDGE_INSTRUCTIONS = ("You predict which of two answers one particular user prefers. Here are earlier choices "
+                      "of this user.")
+
+
+class PromptedJudge:
+    """A separate GGUF chat model, shown a few of the user's own choices, asked "A or B?" per comparison.
+
+    The verdict is the probability of the next token being "A" vs "B". Each comparison is asked in
+    both orders and the two probabilities averaged, which cancels the position bias of small models.
+    """
+
+    def __init__(self, engine, examples: Sequence[Pair], excerpt_chars: int = 400):
+        self.engine = engine
+        self.examples = list(examples)
+        self.excerpt_chars = excerpt_chars
+        probe = [{"role": "user", "content": "?"}]
+        self.letter_tokens = [engine.reply_tokens(probe, letter)[0] for letter in ("A", "B")]
+        if self.letter_tokens[0] == self.letter_tokens[1]:
+            raise EdgeDriftError(f"the judge model {engine.path.name} does not tell 'A' from 'B' in one token")
+
+    def _excerpt(self, text: str) -> str:
+        text = " ".join(text.split())
+        return text if len(text) <= self.excerpt_chars else text[:self.excerpt_chars] + " ..."
+
+    def _messages(self, prompt: str, first: str, second: str) -> list[dict]:
+        shown = "\n\n".join(f"Question: {self._excerpt(p.prompt)}\nPreferred: {self._excerpt(p.chosen)}\n"
+                             f"Not preferred: {self._excerpt(p.rejected)}" for p in self.examples)
+        question = (f"Question: {self._excerpt(prompt)}\n\nAnswer A: {self._excerpt(first)}\n\n"
+                    f"Answer B: {self._excerpt(second)}\n\nWhich answer does this user prefer? Reply A or B.")
+        return [{"role": "system", "content": f"{JUDGE_INSTRUCTIONS}\n\n{shown}"},
+                {"role": "user", "content": question}]
+
+    def _first_preferred(self, ctx, prompt: str, first: str, second: str) -> float:
+        prefix = self.engine.chat_tokens(self._messages(prompt, first, second))
+        if len(prefix) >= ctx.n_ctx_per_seq:
+            raise EdgeDriftError(f"a judge prompt has {len(prefix)} tokens, more than the judge context; "
+                                 "judge fewer examples or shorter answers")
+        log_a, log_b = (scores[0] for scores in ctx.score([(prefix, [t]) for t in self.letter_tokens]))
+        return float(1.0 / (1.0 + np.exp(log_b - log_a)))
+
+    def margins(self, prompts: Sequence[str], answers: Sequence[str], others: Sequence[str]) -> np.ndarray:
+        """P(answer preferred) - 0.5, averaged over both presentation orders."""
+        with self.engine.context(2, 4096) as ctx:
+            return np.array([(self._first_preferred(ctx, p, a, o) + 1.0 - self._first_preferred(ctx, p, o, a)) / 2
+                             - 0.5 for p, a, o in zip(prompts, answers, others)])
+
 
 def wilson_interval(wins: float, n: int, z: float = 1.96) -> tuple[float, float]:
     """95% Wilson score interval for a win rate (ties count half a win)."""
@@ -67,25 +118,30 @@ class WinRate:
         return vars(self)
 
 
-def win_rates(judge: TfidfJudge, plain: Sequence[str], answers: dict[str, Sequence[str]]) -> list[WinRate]:
-    plain_scores = judge.scores(plain)
+def win_rates(judge, prompts: Sequence[str], plain: Sequence[str], answers: dict[str, Sequence[str]]) -> list[WinRate]:
     rates = []
     for name, texts in answers.items():
-        margin = judge.scores(texts) - plain_scores
+        margin = judge.margins(prompts, texts, plain)
         wins = float(np.sum(margin > 0) + 0.5 * np.sum(margin == 0))
         low, high = wilson_interval(wins, len(texts))
         rates.append(WinRate(name, wins / len(texts), low, high, len(texts)))
     return rates
 
 
+JUDGE_EXAMPLES = 3  # a prompted judge's context holds a few of the user's choices, not all of them
+JUDGE_HELD_OUT = 20  # pairs that measure a prompted judge's own accuracy
+
+
 def evaluate_generation(models, profile, judge_pairs: Sequence[Pair], prompts: Sequence[str],
-                        strategy_names: Sequence[str], settings, progress: Callable[[int], None] | None = None) -> dict:
-    """Answer held-out prompts with plain decoding and each strategy; the judge says who wins."""
+                        strategy_names: Sequence[str], settings, progress: Callable[[int], None] | None = None,
+                        judge_engine=None) -> dict:
+    """Answer held-out prompts with plain decoding and each strategy; independent judges say who wins."""
     from .decoding import PlainStrategy, Request, generate_text
     from .strategies import make_strategy
 
     held_out = set(prompts)
-    judge = TfidfJudge([p for p in judge_pairs if p.prompt not in held_out])
+    others = [p for p in judge_pairs if p.prompt not in held_out]
+    judge = TfidfJudge(others)
     assert not judge.prompts_seen & held_out  # the judge never trains on the prompts it judges
     answers: dict[str, list[str]] = {name: [] for name in ["plain", *strategy_names]}
     strategies = {"plain": PlainStrategy(), **{n: make_strategy(n, profile) for n in strategy_names}}
@@ -98,6 +154,23 @@ def evaluate_generation(models, profile, judge_pairs: Sequence[Pair], prompts: S
     for strategy in strategies.values():
         strategy.close()
     plain = answers.pop("plain")
-    return {"judge": {"kind": "tfidf+logistic-bt", "train_pairs": judge.n_train,
-                      "held_out_accuracy": judge.held_out_accuracy},
-            "results": [r.to_dict() for r in win_rates(judge, plain, answers)]}
+    report = {"judge": {"kind": "tfidf+logistic-bt", "train_pairs": judge.n_train,
+                        "held_out_accuracy": judge.held_out_accuracy},
+              "results": [r.to_dict() for r in win_rates(judge, prompts, plain, answers)]}
+    if judge_engine is not None:
+        report["gguf_judge"] = prompted_judge_report(judge_engine, others, prompts, plain, answers)
+    return report
+
+
+def prompted_judge_report(engine, pairs: Sequence[Pair], prompts: Sequence[str], plain: Sequence[str],
+                          answers: dict[str, Sequence[str]]) -> dict:
+    """Win rates by a GGUF judge shown the user's first pairs, and its accuracy on the next ones."""
+    examples, held = pairs[:JUDGE_EXAMPLES], pairs[JUDGE_EXAMPLES:JUDGE_EXAMPLES + JUDGE_HELD_OUT]
+    judge = PromptedJudge(engine, examples)
+    accuracy = None
+    if held:
+        margins = judge.margins([p.prompt for p in held], [p.chosen for p in held], [p.rejected for p in held])
+        accuracy = float(np.mean(margins > 0))
+    return {"kind": "gguf-prompted-pairwise", "model": engine.path.name, "examples": len(examples),
+            "held_out_pairs": len(held), "held_out_accuracy": accuracy,
+            "results": [r.to_dict() for r in win_rates(judge, prompts, plain, answers)]}

@@ -98,3 +98,34 @@ def test_eval_generate_end_to_end(tmp_path):
     assert [r["strategy"] for r in report["results"]] == ["drift", "prompt"]
     for row in report["results"]:
         assert 0 <= row["ci_low"] <= row["win_rate"] <= row["ci_high"] <= 1 and row["n_prompts"] == 2
+
+
+def test_prompted_judge_is_order_free_and_sees_only_other_prompts(engine):
+    from edge_drift.judging import PromptedJudge
+    from edge_drift.pairs import Pair
+
+    pairs = [Pair(p, c, r) for p, c, r in STORY_PAIRS]
+    judge = PromptedJudge(engine, pairs[2:5])
+    assert not {p.prompt for p in judge.examples} & {pairs[0].prompt, pairs[1].prompt}
+    prompts = [pairs[0].prompt, pairs[1].prompt]
+    firsts, seconds = [pairs[0].chosen, pairs[1].chosen], [pairs[0].rejected, pairs[1].rejected]
+    forward = judge.margins(prompts, firsts, seconds)
+    backward = judge.margins(prompts, seconds, firsts)
+    # both presentation orders are averaged, so swapping the answers exactly negates the verdict
+    np.testing.assert_allclose(forward, -backward, atol=1e-9)
+    assert np.all(np.abs(forward) < 0.5) and np.any(forward != 0)
+
+
+def test_eval_generate_with_a_gguf_judge(tmp_path, engine):
+    data = tmp_path / "story.jsonl"
+    write_pairs(data, STORY_PAIRS)
+    args = ["eval", "generate", "--data", str(data), "--strategies", "prompt", "--n-train", "4", "--n-prompts", "2",
+            "--attributes", "concise,storyteller", "--max-tokens", "6", "--judge-model", str(engine.path)]
+    result = CliRunner().invoke(main, args + ["--json"])
+    assert result.exit_code == 0, result.output
+    gguf = json.loads(result.output[result.output.index("{"):])["gguf_judge"]
+    assert gguf["model"] == engine.path.name and gguf["examples"] == 3 and gguf["held_out_pairs"] == 9
+    assert 0 <= gguf["held_out_accuracy"] <= 1
+    assert [r["strategy"] for r in gguf["results"]] == ["prompt"] and gguf["results"][0]["n_prompts"] == 2
+    missing = CliRunner().invoke(main, args[:-1] + [str(tmp_path / "nope.gguf")])
+    assert missing.exit_code == 1 and "nope.gguf" in missing.output
