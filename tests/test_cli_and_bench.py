@@ -41,3 +41,13 @@ def test_bench_decode_reports_every_key(engine):
     (row,) = result["drift"]
     assert row["k"] == 1 and row["sequences"] == 1  # the base sequence is the LLM's own
     assert set(row) >= {"tokens_per_s", "bound_tokens_per_s", "vs_bound", "vs_plain"}
+
+
+def test_progress_without_a_terminal_prints_position_lines(capsys):
+    from edge_drift.cli import LineProgress
+
+    progress = LineProgress("scoring", total=3, every=3600)
+    progress.update(1)
+    progress.update(2)  # quiet until the interval passes, except on the last step
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("scoring 3/3") and "eta 0s" in lines[0]
