@@ -148,14 +148,23 @@ def learning_curves(user: str, features: PairFeatures, n_train: Sequence[int], n
 
 
 def markdown_table(results: list[dict]) -> str:
+    """One row per user and method, cells mean ± std over seeds; with several users, their means last."""
     sizes = sorted({r["n_train"] for r in results})
+    users = list(dict.fromkeys(r["user"] for r in results))
     lines = ["| user | method | " + " | ".join(f"n={s}" for s in sizes) + " |",
              "|---|---|" + "---|" * len(sizes)]
-    for user in dict.fromkeys(r["user"] for r in results):
+    for user in users:
         for method in EVAL_METHODS:
             cells = {r["n_train"]: f"{r['accuracy_mean']:.3f} ± {r['accuracy_std']:.3f}" for r in results
                      if r["user"] == user and r["method"] == method}
             lines.append(f"| {user} | {method} | " + " | ".join(cells.get(s, "") for s in sizes) + " |")
+    if len(users) > 1:
+        for method in EVAL_METHODS:
+            cells = []
+            for size in sizes:
+                means = [r["accuracy_mean"] for r in results if r["method"] == method and r["n_train"] == size]
+                cells.append(f"**{np.mean(means):.3f}**" if len(means) == len(users) else "")
+            lines.append(f"| **mean of {len(users)}** | {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from edge_drift.cli import main
-from edge_drift.evaluation import EVAL_METHODS, PairFeatures, learning_curves, method_accuracy
+from edge_drift.evaluation import EVAL_METHODS, PairFeatures, learning_curves, markdown_table, method_accuracy
 
 PAIRS = [
     ("How do I boil an egg?", "Boil 9 minutes.", "Ah, the humble egg, a tiny sun in a shell, bathing in a pond."),
@@ -43,6 +43,13 @@ def test_learning_curves_skip_sizes_that_do_not_fit_and_report_every_method():
     assert {r["n_train"] for r in results} == {1, 2}
     assert {r["method"] for r in results} == set(EVAL_METHODS)
     assert all(r["n_test"] == 2 and r["seeds"] == 2 for r in results)
+
+
+def test_markdown_table_adds_the_mean_over_users():
+    results = learning_curves("u", hand_made(), [2], n_test=2, seeds=2)
+    results += [dict(r, user="v", accuracy_mean=1 - r["accuracy_mean"]) for r in results]
+    table = markdown_table(results)
+    assert "| **mean of 2** | drift | **0.500** |" in table and "| v | chance | 0.500 ± 0.000 |" in table
 
 
 def test_eval_prefs_end_to_end_on_a_tiny_pairs_file(tmp_path):
