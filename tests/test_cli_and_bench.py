@@ -44,7 +44,7 @@ def test_bench_decode_reports_every_key(engine):
 
 
 def test_progress_without_a_terminal_prints_position_lines(capsys):
-    from edge_drift.cli import LineProgress
+    from edge_drift.cli.common import LineProgress
 
     progress = LineProgress("scoring", total=3, every=3600)
     progress.update(1)

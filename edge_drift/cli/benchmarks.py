@@ -1,0 +1,60 @@
+"""`edge-drift bench`: speed measured against llama.cpp's own throughput."""
+from __future__ import annotations
+
+import click
+
+from .common import MODEL_HELP, FriendlyGroup, echo_json, open_engine
+
+
+@click.group(cls=FriendlyGroup)
+def bench() -> None:
+    """Measure speed against llama.cpp's own throughput (run nothing else meanwhile)."""
+
+
+@bench.command("engine")
+@click.option("--model", default="default", show_default=True, help=MODEL_HELP)
+@click.option("--sequences", "n_sequences", default=8, show_default=True, help="Sequences per batched step.")
+@click.option("--steps", "n_steps", default=32, show_default=True, help="Decode steps per measurement.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_engine_command(model: str, n_sequences: int, n_steps: int, as_json: bool) -> None:
+    """Batched vs looped decode steps, and scoring vs raw prompt evaluation."""
+    from ..bench import bench_engine
+
+    with open_engine(model) as engine:
+        result = bench_engine(engine, n_sequences=n_sequences, n_steps=n_steps)
+    if as_json:
+        echo_json(result)
+        return
+    click.echo(f"model {result['model']}, {result['n_threads']} threads")
+    click.echo(f"single sequence:      {result['single_steps_per_s']:8.1f} steps/s")
+    click.echo(f"{n_sequences} sequences batched:  {result['batched_steps_per_s']:8.1f} steps/s")
+    click.echo(f"{n_sequences} sequences looped:   {result['looped_steps_per_s']:8.1f} steps/s"
+               f"   batched/looped = {result['batched_vs_looped']:.2f}x")
+    click.echo(f"raw prompt eval:      {result['prompt_eval_tokens_per_s']:8.1f} tokens/s")
+    click.echo(f"scoring:              {result['scoring_tokens_per_s']:8.1f} tokens/s"
+               f"   vs prompt eval = {result['scoring_vs_prompt_eval']:.2f}x "
+               f"({result['scoring_evaluated_vs_prompt_eval']:.2f}x per evaluated token)")
+
+
+@bench.command("decode")
+@click.option("--model", default="default", show_default=True, help=MODEL_HELP)
+@click.option("--tokens", "n_tokens", default=48, show_default=True, help="Tokens generated per measurement.")
+@click.option("--all-strategies/--drift-only", default=True, show_default=True,
+              help="Also time pad, panda, args, best-of-n, prompt and plain (k = 7 profile).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_decode_command(model: str, n_tokens: int, all_strategies: bool, as_json: bool) -> None:
+    """Plain vs Drift decoding (k = 1, 3, 7), the raw llama_decode bound, and every strategy."""
+    from ..bench import bench_decode
+
+    with open_engine(model) as engine:
+        result = bench_decode(engine, n_tokens=n_tokens, other_strategies=all_strategies)
+    if as_json:
+        echo_json(result)
+        return
+    click.echo(f"model {result['model']}, {result['n_threads']} threads, {n_tokens} tokens")
+    click.echo(f"plain:        {result['plain_tokens_per_s']:7.1f} tokens/s")
+    for row in result["drift"]:
+        click.echo(f"drift k={row['k']}:    {row['tokens_per_s']:7.1f} tokens/s   bound {row['bound_tokens_per_s']:7.1f}"
+                   f"   vs bound {row['vs_bound']:.2f}x   vs plain {row['vs_plain']:.2f}x")
+    for row in result.get("strategies", []):
+        click.echo(f"{row['strategy']:<13} {row['tokens_per_s']:7.1f} tokens/s   vs plain {row['vs_plain']:.2f}x")

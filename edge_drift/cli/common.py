@@ -1,0 +1,91 @@
+"""Shared pieces of the command line: one-line errors, progress, JSON output, engine opening."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+import traceback
+
+import click
+
+from ..errors import EdgeDriftError
+
+MODEL_HELP = "GGUF path, `default` (embedded SmolLM2-135M), or OWNER/REPO/FILE.gguf pulled earlier."
+
+
+class FriendlyGroup(click.Group):
+    """Turns every EdgeDriftError into one line on stderr (EDGE_DRIFT_DEBUG=1 shows the traceback)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except EdgeDriftError as exc:
+            if os.environ.get("EDGE_DRIFT_DEBUG"):
+                traceback.print_exc()
+            click.echo(f"Error: {exc}", err=True)
+            ctx.exit(1)
+        except KeyboardInterrupt:
+            click.echo("Interrupted.", err=True)
+            ctx.exit(130)
+
+
+def echo_json(data) -> None:
+    click.echo(json.dumps(data, indent=2, default=float))
+
+
+class LineProgress:
+    """Progress for logs (stderr not a terminal): a line with position and ETA every `every` seconds.
+
+    click.progressbar prints only its label when it cannot redraw, so a redirected long job
+    would otherwise say nothing until it ends.
+    """
+
+    def __init__(self, label: str, total: int, every: float = 30.0):
+        self.label, self.total, self.every = label, total, every
+        self.done = 0
+        self.start = self.last = time.monotonic()
+
+    def update(self, n: int = 1) -> None:
+        self.done += n
+        now = time.monotonic()
+        if now - self.last >= self.every or self.done >= self.total:
+            self.last = now
+            elapsed = now - self.start
+            eta = elapsed / self.done * (self.total - self.done) if self.done else 0.0
+            click.echo(f"{self.label} {self.done}/{self.total}  elapsed {elapsed:.0f}s  eta {eta:.0f}s",
+                       err=True)
+
+
+def progress_bars(stack, label: str):
+    """A factory the library calls with a total; the bar (with ETA, on stderr) closes with the stack."""
+    def factory(total: int):
+        if not sys.stderr.isatty():
+            return LineProgress(label, total).update
+        bar = stack.enter_context(click.progressbar(length=total, label=label, show_eta=True, show_pos=True,
+                                                    file=sys.stderr))
+        return bar.update
+    return factory
+
+
+def open_engine(model: str):
+    from ..engine import Engine
+
+    return Engine(model)
+
+
+def profiles_dir_option(function):
+    return click.option("--profiles-dir", default=None, metavar="DIR",
+                        help="Profiles folder [default: $EDGE_DRIFT_PROFILES or ./profiles].")(function)
+
+
+
+def int_list(text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise EdgeDriftError(f"expected comma-separated numbers like 10,25,50, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise EdgeDriftError(f"expected positive numbers like 10,25,50, got {text!r}")
+    return values
+

@@ -1,0 +1,230 @@
+"""`edge-drift generate` and `edge-drift chat`: steered decoding from the terminal."""
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import EdgeDriftError
+from ..weights_chart import weight_bars
+from .common import MODEL_HELP, echo_json, profiles_dir_option
+from .profiles import describe_moves
+
+
+def sampling_options(function):
+    """Sampler flags; unset ones fall back to SamplingSettings, which owns every default."""
+    from ..decoding import SamplingSettings
+
+    d = SamplingSettings()
+    options = [
+        click.option("--max-tokens", type=click.IntRange(1), help=f"Answer length limit [default: {d.max_tokens}]."),
+        click.option("--temperature", type=click.FloatRange(0), help=f"0 = greedy [default: {d.temperature}]."),
+        click.option("--top-p", type=click.FloatRange(0, 1), help=f"Nucleus sampling [default: {d.top_p}]."),
+        click.option("--top-k", "top_k_tokens", type=click.IntRange(0), help=f"Top-k sampling [default: {d.top_k}]."),
+        click.option("--min-p", type=click.FloatRange(0, 1), help=f"Min-p sampling [default: {d.min_p}]."),
+        click.option("--repeat-penalty", type=click.FloatRange(0), help=f"[default: {d.repeat_penalty}]."),
+        click.option("--seed", type=int, help="Sampling seed, for repeatable answers."),
+        click.option("--stop", multiple=True, help="Stop string; repeatable."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return function
+
+
+SAMPLING_FLAGS = {"max_tokens": "max_tokens", "temperature": "temperature", "top_p": "top_p",
+                  "top_k_tokens": "top_k", "min_p": "min_p", "repeat_penalty": "repeat_penalty", "seed": "seed"}
+
+
+def settings_from(sampling: dict):
+    """The flags the user gave, over SamplingSettings' defaults."""
+    from ..decoding import SamplingSettings
+
+    given = {field: sampling[flag] for flag, field in SAMPLING_FLAGS.items() if sampling.get(flag) is not None}
+    return SamplingSettings(**given, stop=tuple(sampling.get("stop") or ()))
+
+
+STRATEGY_HELP = """Decoding strategy. drift: attribute logits mixed in (the profile's method);
+pad: top-k reranking by a reward model told --preference; panda: reward-guided top-k with a per-step
+lambda capped by KL; args: top-k log-prob + guidance x profile reward; best-of-n: --samples answers,
+the profile's reward keeps one; prompt: top attributes written into the system prompt; plain: off."""
+
+
+def steering_options(function):
+    from ..strategies import STRATEGY_NAMES
+
+    options = [
+        click.option("--user", help="Whose profile steers the answer."),
+        click.option("--model", default="default", show_default=True, help="The LLM that writes. " + MODEL_HELP),
+        click.option("--slm", default=None, help="The sLM that steers (same tokenizer) [default: --model]."),
+        click.option("--strategy", type=click.Choice(STRATEGY_NAMES), default="drift", show_default=True,
+                     help=STRATEGY_HELP),
+        click.option("--beta", type=float, help="drift: strength; larger = closer to plain [default: profile's, 0.5]."),
+        click.option("--top-attributes", type=click.IntRange(1), help="Attributes used [default: profile's top-k]."),
+        click.option("--no-steer", is_flag=True, help="Turn steering off (plain decoding) to compare."),
+        click.option("--system", default=None, help="Your own instructions, added after the base system prompt."),
+        click.option("--guidance", type=float, help="pad/args: reward weight w [default: 1.0]."),
+        click.option("--candidates", type=click.IntRange(1), default=10, show_default=True,
+                     help="pad/args/panda: top-k tokens considered per step."),
+        click.option("--samples", type=click.IntRange(1), default=4, show_default=True, help="best-of-n: answers sampled."),
+        click.option("--preference", help="pad: the preference in words [default: the profile's, or its top attributes]."),
+        click.option("--reward-model", help="pad: a personalized reward model GGUF (same tokenizer) [default: zero-shot]."),
+        click.option("--max-kl", type=float, help="panda: KL cap (nats) on each step's steering [default: 0.5]."),
+    ]
+    for option in reversed(options):
+        function = option(function)
+    return profiles_dir_option(function)
+
+
+def open_session_parts(user, model, slm, strategy, beta, top_attributes, no_steer, profiles_dir, system,
+                       reward_model=None, **strategy_options):
+    """Load the models (once when they are one file), check tokenizers and the profile, build the strategy."""
+    from ..attributes import load_attribute_set
+    from ..decoding import Models, check_tokenizers
+    from ..engine import Engine
+    from ..models import resolve_model
+    from ..profile import ProfileStore
+    from ..strategies import make_strategy
+
+    name = "plain" if no_steer else strategy
+    llm = Engine(model)
+    same = slm is None or resolve_model(slm) == llm.path
+    models = Models(llm, llm if same else Engine(slm))
+    check_tokenizers(models.llm, models.slm)
+    reward = None
+    if reward_model and name == "pad":
+        reward = llm if resolve_model(reward_model) == llm.path else Engine(reward_model)
+        check_tokenizers(models.llm, reward)
+    profile = None
+    if user:
+        profile = ProfileStore(profiles_dir).load(user, models.slm.identity.to_dict())
+    elif name not in ("plain", "pad"):
+        raise EdgeDriftError(f"strategy {name!r} needs --user USER (or use --no-steer)")
+    chosen = make_strategy(name, profile, beta=beta, top_attributes=top_attributes, reward_model=reward,
+                           **strategy_options)
+    base = profile.base_prompt if profile else load_attribute_set().base
+    return models, chosen, profile, base
+
+
+def split_options(options: dict) -> tuple[dict, object]:
+    """Click's flat keyword arguments into (steering options, SamplingSettings)."""
+    sampling = {k: options.pop(k) for k in [*SAMPLING_FLAGS, "stop"] if k in options}
+    return options, settings_from(sampling)
+
+
+@click.command()
+@click.argument("prompt", required=False)
+@steering_options
+@sampling_options
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of streaming text.")
+def generate(prompt, as_json, **options):
+    """Answer PROMPT (or stdin with `-`) steered toward USER's profile, streaming to stdout."""
+    from ..decoding import Request, stream_generation
+
+    if prompt is None or prompt == "-":
+        prompt = sys.stdin.read()
+    if not prompt.strip():
+        raise EdgeDriftError("empty prompt; pass PROMPT or pipe text with `-`")
+    steering, settings = split_options(options)
+    models, chosen, _, base = open_session_parts(**steering)
+    request = Request([{"role": "user", "content": prompt}], steering["system"], settings)
+    parts, last = [], None
+    for event in stream_generation(models, chosen, request, base):
+        if not as_json and event.text:
+            click.echo(event.text, nl=False)
+        parts.append(event.text)
+        last = event
+    if as_json:
+        echo_json({"text": "".join(parts), "n_tokens": last.n_tokens, "tokens_per_s": round(last.tokens_per_s, 2),
+                   "finish_reason": last.finish_reason, **last.info})
+    else:
+        click.echo()
+
+
+CHAT_HELP = """commands: /ab compare two answers to your last prompt and learn from your choice,
+/profile show the weights, /beta X set steering strength, /reset forget the conversation,
+/help this text, /quit leave"""
+
+
+@click.command()
+@steering_options
+@sampling_options
+def chat(**options):
+    """Multi-turn terminal chat steered toward USER, with /ab learning (type /help)."""
+    from ..chat import ChatSession
+
+    steering, settings = split_options(options)
+    user, profiles_dir = steering["user"], steering["profiles_dir"]
+    models, chosen, profile, base = open_session_parts(**steering)
+    session = ChatSession(models, chosen, base, settings, steering["system"])
+    click.echo(f"chatting with {models.llm.path.name} as {user or 'nobody'} ({chosen.name}). {CHAT_HELP}")
+    while True:
+        try:
+            line = click.prompt("you", prompt_suffix="> ", default="", show_default=False)
+        except (EOFError, click.Abort):
+            break
+        line = line.strip()
+        if not line:
+            continue
+        if line.startswith("/"):
+            if not chat_command(line, session, user, profiles_dir):
+                break
+            continue
+        for event in session.send(line):
+            if event.info.get("notice"):
+                click.echo(f"[{event.info['notice']}]", err=True)
+            click.echo(event.text, nl=False)
+        click.echo()
+
+
+def chat_command(line: str, session, user, profiles_dir) -> bool:
+    """Run one /command; False means quit. Errors are shown and the chat goes on."""
+    command, _, argument = line.partition(" ")
+    try:
+        if command in ("/quit", "/exit"):
+            return False
+        if command == "/help":
+            click.echo(CHAT_HELP)
+        elif command == "/reset":
+            session.reset()
+            click.echo("conversation cleared")
+        elif command == "/beta":
+            value = float(argument)
+            if not hasattr(session.strategy, "beta"):
+                raise EdgeDriftError("/beta applies to the drift strategy only")
+            if not value > 0:
+                raise EdgeDriftError("beta must be > 0")
+            session.strategy.beta = value
+            click.echo(f"beta = {value}")
+        elif command == "/profile":
+            if not hasattr(session.strategy, "profile"):
+                raise EdgeDriftError("no profile in use (plain decoding)")
+            for text in weight_bars(session.strategy.profile):
+                click.echo(text)
+        elif command == "/ab":
+            ab_round(session, user, profiles_dir)
+        else:
+            raise EdgeDriftError(f"unknown command {command}; type /help")
+    except ValueError:
+        click.echo(f"Error: {command} needs a number, e.g. /beta 0.5", err=True)
+    except EdgeDriftError as exc:
+        click.echo(f"Error: {exc}", err=True)
+    return True
+
+
+def ab_round(session, user, profiles_dir) -> None:
+    from ..profile import ProfileStore, fit_profile
+
+    if not user:
+        raise EdgeDriftError("/ab needs --user USER to learn into")
+    candidates = session.candidates()
+    click.echo(f"[a] ({candidates.labels[0]}) {candidates.a}\n[b] ({candidates.labels[1]}) {candidates.b}")
+    winner = click.prompt("which is better?", type=click.Choice(["a", "b", "s"]), default="s",
+                          show_choices=True).lower()
+    if winner == "s":
+        click.echo("skipped")
+        return
+    pair = session.pair_from(candidates, winner)
+    report = fit_profile(session.models.slm, ProfileStore(profiles_dir), user, [pair], incremental=True)
+    if hasattr(session.strategy, "update_profile"):
+        session.strategy.update_profile(report.profile)
+    click.echo(f"added 1 pair ({report.profile.n_pairs} in all); {describe_moves(report)}")

@@ -1,0 +1,149 @@
+"""`edge-drift profile`: fit, add to, show, list and remove per-user preference profiles."""
+from __future__ import annotations
+
+import click
+
+from ..errors import EdgeDriftError
+from ..weights_chart import weight_bars
+from .common import (
+    MODEL_HELP,
+    FriendlyGroup,
+    echo_json,
+    open_engine,
+    profiles_dir_option,
+    progress_bars,
+)
+
+
+def fit_options(function):
+    function = click.option("--model", default="default", show_default=True,
+                            help="The sLM that scores attributes. " + MODEL_HELP)(function)
+    function = click.option("--pairs", "pairs_file", required=True, type=click.Path(dir_okay=False),
+                            help="JSONL: one {prompt, chosen, rejected[, messages, system]} per line.")(function)
+    return profiles_dir_option(function)
+
+
+@click.group(cls=FriendlyGroup)
+def profile() -> None:
+    """Fit, extend, inspect and remove per-user preference profiles."""
+
+
+def run_fit(user, pairs_file, model, profiles_dir, incremental, **options):
+    from contextlib import ExitStack
+
+    from ..pairs import read_pairs
+    from ..profile import ProfileStore, fit_profile
+
+    parsed = read_pairs(pairs_file)
+    if parsed.duplicate_lines:
+        click.echo(f"skipped {len(parsed.duplicate_lines)} duplicate pair(s) at line(s) "
+                   f"{', '.join(map(str, parsed.duplicate_lines))}", err=True)
+    store = ProfileStore(profiles_dir)
+    with ExitStack() as stack, open_engine(model) as engine:
+        report = fit_profile(engine, store, user, parsed.pairs, incremental=incremental,
+                             progress_factory=progress_bars(stack, "scoring pairs"), **options)
+    fitted = report.profile
+    stats = report.stats
+    rate = stats.tokens_scored / stats.seconds if stats.seconds else 0.0
+    click.echo(f"{'updated' if incremental else 'fitted'} {report.path}: {fitted.n_pairs} pairs "
+               f"({report.n_new_pairs} new), solver {fitted.solver}, cv accuracy "
+               f"{'n/a' if fitted.cv_accuracy is None else f'{fitted.cv_accuracy:.2f}'}")
+    click.echo(f"scored {stats.jobs_scored} (prompt, answer) items, {stats.tokens_scored} tokens in "
+               f"{stats.seconds:.1f}s ({rate:.0f} tokens/s)")
+    click.echo("selected: " + ", ".join(f"{a.name} {a.weight:+.2f}" for a in
+                                          sorted(fitted.selected, key=lambda a: -abs(a.weight))))
+    if incremental and report.previous_weights:
+        click.echo(describe_moves(report))
+
+
+def describe_moves(report, n: int = 3) -> str:
+    """The attributes whose weights moved most in a refit."""
+    before = report.previous_weights or {}
+    moved = sorted(report.profile.attributes, key=lambda a: -abs(a.weight - before.get(a.name, 0.0)))
+    return "moved most: " + ", ".join(f"{a.name} {before.get(a.name, 0.0):+.2f}->{a.weight:+.2f}" for a in moved[:n])
+
+
+@profile.command("fit")
+@click.argument("user")
+@fit_options
+@click.option("--attributes", default=None, metavar="A,B,...|all",
+              help="Subset of attributes to fit [default: the profile's set, else all 41].")
+@click.option("--add-attribute", "custom", multiple=True, metavar="NAME=PROMPT",
+              help="A custom attribute: a system prompt that differs from the base one by a cue. Repeatable.")
+@click.option("--top-k", default=None, type=click.IntRange(1), help="Attributes used for decoding [default: 7].")
+@click.option("--solver", type=click.Choice(["drift", "bt", "auto"]), default="drift", show_default=True,
+              help="drift: closed form d/||d||; bt: regularised Bradley-Terry; auto: best cross-validated.")
+@click.option("--max-response-tokens", default=None, type=click.IntRange(1),
+              help="Truncate answers to this many tokens when scoring [default: 64].")
+@click.option("--preference", default=None, metavar="TEXT",
+              help="The preference in words, kept in the profile for `--strategy pad`.")
+def profile_fit(user, pairs_file, model, profiles_dir, attributes, custom, top_k, solver, max_response_tokens,
+                preference):
+    """Fit USER's profile from a pairs file (replaces its pairs; cached rewards are reused)."""
+    from ..attributes import choose_attributes, parse_custom_attributes
+
+    chosen_set = choose_attributes(attributes, parse_custom_attributes(custom))
+    run_fit(user, pairs_file, model, profiles_dir, False, attributes=chosen_set, solver=solver,
+            top_k_attributes=top_k, max_response_tokens=max_response_tokens, preference_text=preference)
+
+
+@profile.command("add")
+@click.argument("user")
+@fit_options
+@click.option("--solver", type=click.Choice(["drift", "bt", "auto"]), default=None,
+              help="Solver for the refit [default: the profile's].")
+def profile_add(user, pairs_file, model, profiles_dir, solver):
+    """Add pairs to USER's profile and refit; only the new pairs are scored."""
+    from ..profile import ProfileStore
+
+    solver = solver or ProfileStore(profiles_dir).load(user).solver
+    run_fit(user, pairs_file, model, profiles_dir, True, solver=solver)
+
+
+@profile.command("show")
+@click.argument("user")
+@profiles_dir_option
+@click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON.")
+def profile_show(user, profiles_dir, as_json):
+    """Show USER's weights as a bar chart (* = used for decoding)."""
+    from ..profile import ProfileStore
+
+    fitted = ProfileStore(profiles_dir).load(user)
+    if as_json:
+        echo_json(fitted.to_dict())
+        return
+    accuracy = "n/a" if fitted.cv_accuracy is None else f"{fitted.cv_accuracy:.2f}"
+    click.echo(f"user {fitted.user}: {fitted.n_pairs} pairs, solver {fitted.solver}, cv accuracy {accuracy}, "
+               f"top-k {fitted.top_k}, beta {fitted.beta}, sLM {fitted.slm['file_name']}")
+    for line in weight_bars(fitted):
+        click.echo(line)
+
+
+@profile.command("list")
+@profiles_dir_option
+def profile_list(profiles_dir):
+    """List the profiles in the profiles folder."""
+    from ..profile import ProfileStore
+
+    store = ProfileStore(profiles_dir)
+    users = store.list()
+    if not users:
+        click.echo(f"no profiles in {store.root}")
+    for user in users:
+        try:
+            fitted = store.load(user)
+            click.echo(f"{user:<20} {fitted.n_pairs:>4} pairs  solver {fitted.solver:<5} "
+                       f"updated {fitted.updated_at}")
+        except EdgeDriftError as exc:
+            click.echo(f"{user:<20} (unreadable: {exc})")
+
+
+@profile.command("rm")
+@click.argument("user")
+@profiles_dir_option
+def profile_rm(user, profiles_dir):
+    """Delete USER's profile, pairs and cached rewards."""
+    from ..profile import ProfileStore
+
+    ProfileStore(profiles_dir).remove(user)
+    click.echo(f"removed {user}")
