@@ -21,13 +21,15 @@ def evaluate() -> None:
     """Measure whether personalization works on real data."""
 
 
+def data_options(function):
+    function = click.option("--format", "fmt", type=click.Choice(["pairs", "dsp"]), default=None,
+                            help="[default: dsp for .json, pairs otherwise]")(function)
+    return click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False),
+                        help="A pairs JSONL file (one user) or a DSP-style JSON file (each domain a user).")(function)
 
 
 @evaluate.command("prefs")
-@click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="A pairs JSONL file (one user) or a DSP-style JSON file (each domain a user).")
-@click.option("--format", "fmt", type=click.Choice(["pairs", "dsp"]), default=None,
-              help="[default: dsp for .json, pairs otherwise]")
+@data_options
 @click.option("--users", default=None, help="DSP users to evaluate, comma-separated [default: all 4].")
 @click.option("--n-train", default="10,25,50,100", show_default=True, help="Training sizes.")
 @click.option("--n-test", default=100, show_default=True, type=click.IntRange(1), help="Held-out pairs per user.")
@@ -69,10 +71,7 @@ def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, model, max_
 
 
 @evaluate.command("generate")
-@click.option("--data", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="A pairs JSONL file (one user) or a DSP-style JSON file.")
-@click.option("--format", "fmt", type=click.Choice(["pairs", "dsp"]), default=None,
-              help="[default: dsp for .json, pairs otherwise]")
+@data_options
 @click.option("--user", default=None, help="The user (a DSP domain; default for pairs: the file name).")
 @click.option("--strategies", default="drift,pad,panda,args,best-of-n,prompt", show_default=True,
               help="Strategies compared with plain decoding.")
@@ -90,7 +89,7 @@ def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, model, max_
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def eval_generate(data, fmt, user, strategies, n_prompts, n_train, attributes, max_tokens, seed, model, cache_file,
                   judge_model, as_json):
-    """Win rate of each strategy over plain decoding, judged by an independent TF-IDF preference model."""
+    """Win rate of each strategy over plain decoding, judged by an independent TF-IDF model (and a GGUF judge)."""
     from contextlib import ExitStack
     from pathlib import Path
 
