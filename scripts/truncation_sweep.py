@@ -63,13 +63,13 @@ def main() -> None:
               "seconds_at_longest": seconds, "rows": rows}
     with open(out_path, "w") as f:
         json.dump(report, f, indent=2)
+    sizes = [s for s in TRAIN_SIZES if str(s) in rows[0]["drift_accuracy"]]
     print("| max response tokens | tokens evaluated | cost vs longest | " +
-          " | ".join(f"drift n={s}" for s in TRAIN_SIZES) + " |")
-    print("|---|---|---|" + "---|" * len(TRAIN_SIZES))
+          " | ".join(f"drift n={s}" for s in sizes) + " |")
+    print("|---|---|---|" + "---|" * len(sizes))
     for row in rows:
-        cells = " | ".join(f"{row['drift_accuracy'].get(str(s), float('nan')):.3f}" for s in TRAIN_SIZES)
+        cells = " | ".join(f"{row['drift_accuracy'][str(s)]:.3f}" for s in sizes)
         print(f"| {row['max_response_tokens']} | {row['tokens_evaluated']:,} | {row['relative_cost']:.2f} | {cells} |")
-
 
 if __name__ == "__main__":
     main()
