@@ -12,7 +12,7 @@ from .attributes import AttributeSet
 from .errors import EdgeDriftError
 from .pairs import Pair, read_pairs
 from .rewards import Job, LogProbCache, compute_rewards, reward_matrices, score_job_groups, system_prompt
-from .solvers import pairwise_accuracy, solve
+from .solvers import fit_weights, pairwise_accuracy, solve
 
 DSP_DOMAINS = ("academy", "business", "entertainment", "literature")
 
@@ -52,21 +52,8 @@ def dsp_pairs(queries: Sequence[Query], user: str, seed: int) -> list[Pair]:
     return [Pair(q.prompt, q.responses[user], q.responses[others[rng.integers(len(others))]]) for q in queries]
 
 
-def dsp_accuracy(queries: Sequence[Query], attributes: AttributeSet, cache: LogProbCache, user: str,
-                 n_train: int, n_test: int, seed: int, solver: str) -> float:
-    """Fit on the first n_train queries of a seeded shuffle of the pool, test on the last n_test."""
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(queries))
-    train_q = [queries[i] for i in order[:n_train]]
-    test_q = [queries[i] for i in order[len(queries) - n_test:]]
-    chosen, rejected = reward_matrices(dsp_pairs(train_q, user, seed), attributes, cache)
-    weights = solve(chosen - rejected, solver)
-    test_c, test_r = reward_matrices(dsp_pairs(test_q, user, seed + 1), attributes, cache)
-    return pairwise_accuracy(test_c - test_r, weights)
-
-
 # -- `edge-drift eval prefs`: few-shot preference accuracy of every method on held-out pairs ------------
-EVAL_METHODS = ("drift", "bt", "logreg", "logprob", "length", "chance")
+EVAL_METHODS = ("drift", "bt", "auto", "logreg", "logprob", "length", "chance")
 
 
 @dataclass
@@ -117,6 +104,8 @@ def method_accuracy(method: str, features: PairFeatures, train: np.ndarray, test
     differences = features.chosen - features.rejected
     if method in ("drift", "bt"):
         return pairwise_accuracy(differences[test], solve(differences[train], method))
+    if method == "auto":  # what `profile fit --solver auto` would keep, chosen by CV on the train pairs only
+        return pairwise_accuracy(differences[test], fit_weights(differences[train], "auto").weights)
     if method == "logreg":
         weights = logistic_on_labels(features.chosen[train], features.rejected[train])
         return pairwise_accuracy(differences[test], weights)

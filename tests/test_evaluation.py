@@ -36,6 +36,7 @@ def test_accuracies_on_hand_made_features():
     assert method_accuracy("length", features, train, test) == pytest.approx((0 + 0 + 1 + 0.5) / 4)
     assert method_accuracy("chance", features, train, test) == 0.5
     assert method_accuracy("logreg", features, train, test) == 1.0
+    assert method_accuracy("auto", features, train, test) == 1.0  # 2 pairs: too few to choose, keeps drift
 
 
 def test_learning_curves_skip_sizes_that_do_not_fit_and_report_every_method():

@@ -41,7 +41,7 @@ def data_options(function):
               help="Write results.json, results.md, learning_curve.png and the reusable score cache here.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with `results`.")
 def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, model, max_response_tokens, out_dir, as_json):
-    """Few-shot preference accuracy: Drift, Bradley-Terry, logistic regression, log-prob, length, chance."""
+    """Few-shot preference accuracy: Drift, Bradley-Terry, auto, logistic regression, log-prob, length, chance."""
     from contextlib import ExitStack
     from pathlib import Path
 
