@@ -31,3 +31,8 @@ run err_pairs edge-drift profile fit someone --pairs out/readme/bad.jsonl
 run err_model edge-drift generate --model nope.gguf "Hi"
 run err_user edge-drift generate --user nobody "Hi"
 run models edge-drift models list
+run eval_prefs edge-drift eval prefs --data profiles/examples/terse_tim.pairs.jsonl --attributes concise,storyteller,humor \
+    --n-train 4,8 --n-test 4 --seeds 3 --out out/evaltest
+# needs ../shared/data and the DSP scores of `eval prefs --out out/dsp_eval` (docs/RESULTS.md)
+run eval_judge edge-drift eval generate --data ../shared/data/dsp/dsp_dev.json --user literature --n-train 50 \
+    --n-prompts 4 --strategies drift,panda --cache out/dsp_eval/cache.json --judge-model default
