@@ -11,7 +11,8 @@ import numpy as np
 from .attributes import AttributeSet
 from .errors import EdgeDriftError
 from .pairs import Pair, read_pairs
-from .rewards import Job, LogProbCache, compute_rewards, reward_matrices, score_job_groups, system_prompt
+from .rewards import (DEFAULT_MAX_RESPONSE_TOKENS, Job, LogProbCache, compute_rewards, reward_matrices,
+                      score_job_groups, system_prompt)
 from .solvers import fit_weights, pairwise_accuracy, solve
 
 DSP_DOMAINS = ("academy", "business", "entertainment", "literature")
@@ -192,7 +193,7 @@ def load_cache(path: Path | None, sha256: str, max_response_tokens: int) -> LogP
 
 def evaluate_prefs(engine, data: Path, fmt: str, attributes: AttributeSet, n_train: Sequence[int], n_test: int,
                    seeds: int, users: Sequence[str] | None = None, cache_path: Path | None = None,
-                   max_response_tokens: int = 64, progress_factory=None) -> list[dict]:
+                   max_response_tokens: int = DEFAULT_MAX_RESPONSE_TOKENS, progress_factory=None) -> list[dict]:
     """Score what the cache lacks (checkpointing it), then every method's learning curve per user."""
     from .profile import atomic_write
 
@@ -242,7 +243,7 @@ def user_pairs(data: Path, fmt: str, user: str | None) -> tuple[str, list[Pair]]
 
 def evaluate_generation_on(engine, data: Path, fmt: str, user: str | None, strategy_names: Sequence[str],
                            n_prompts: int, n_train: int, attributes: AttributeSet, settings,
-                           cache_path: Path | None = None, max_response_tokens: int = 64,
+                           cache_path: Path | None = None, max_response_tokens: int = DEFAULT_MAX_RESPONSE_TOKENS,
                            progress_factory=None, judge_engine=None) -> dict:
     """Fit a profile on the first n_train pairs, answer the next n_prompts prompts, judge against plain."""
     from .decoding import Models

@@ -4,9 +4,10 @@ One scoring pass at the longest cut-off yields every shorter one: a causal model
 an answer's first T tokens does not depend on the tokens after them, so the summed log-prob at
 cut-off T is the sum of the first T per-token log-probs scored at the longest cut-off.
 
-Usage: python scripts/truncation_sweep.py DSP_JSON OUT_JSON N_QUERIES N_TEST ATTRIBUTES CUTOFFS
-e.g.   python scripts/truncation_sweep.py ../shared/data/dsp/dsp_dev.json out/truncation.json \
-           80 30 concise,direct,analytic 16,32,64,128
+Usage: python scripts/truncation_sweep.py DSP_JSON OUT_JSON QUERIES N_TEST ATTRIBUTES CUTOFFS
+QUERIES is a count (the first N) or a slice START:STOP of the DSP queries, e.g.
+       python scripts/truncation_sweep.py ../shared/data/dsp/dsp_dev.json out/truncation.json \
+           0:60 30 concise,direct,analytic 16,32,64,128
 """
 import json
 import sys
@@ -25,13 +26,14 @@ SEEDS = 5
 
 def main() -> None:
     data, out_path = sys.argv[1], sys.argv[2]
-    n_queries, n_test = int(sys.argv[3]), int(sys.argv[4])
+    start_stop = [int(x) for x in sys.argv[3].split(":")] if ":" in sys.argv[3] else [0, int(sys.argv[3])]
+    n_test = int(sys.argv[4])
     attributes = load_attribute_set()
     if sys.argv[5] != "all":
         attributes = attributes.select(sys.argv[5].split(","))
     cutoffs = sorted(int(t) for t in sys.argv[6].split(","))
     longest = cutoffs[-1]
-    queries = load_dsp(data)[:n_queries]
+    queries = load_dsp(data)[start_stop[0]:start_stop[1]]
     engine = Engine("default")
     caches = {t: LogProbCache(engine.identity.sha256, t) for t in cutoffs}
     evaluated = dict.fromkeys(cutoffs, 0)  # tokens llama.cpp evaluates: each prefix once + every answer
@@ -58,8 +60,9 @@ def main() -> None:
                     accuracy[r["n_train"]].append(r["accuracy_mean"])
         rows.append({"max_response_tokens": t, "tokens_evaluated": evaluated[t],
                      "relative_cost": evaluated[t] / evaluated[longest],
-                     "drift_accuracy": {str(size): float(np.mean(a)) for size, a in accuracy.items() if a}})
-    report = {"queries": n_queries, "n_test": n_test, "seeds": SEEDS, "attributes": len(attributes.attributes),
+                     "drift_accuracy": {str(size): float(np.mean(a)) for size, a in accuracy.items() if a},
+                     "drift_accuracy_per_user": {str(size): a for size, a in accuracy.items() if a}})
+    report = {"queries": sys.argv[3], "n_test": n_test, "seeds": SEEDS, "attributes": len(attributes.attributes),
               "seconds_at_longest": seconds, "rows": rows}
     with open(out_path, "w") as f:
         json.dump(report, f, indent=2)

@@ -10,6 +10,7 @@ import traceback
 import click
 
 from ..errors import EdgeDriftError
+from ..rewards import DEFAULT_MAX_RESPONSE_TOKENS
 
 MODEL_HELP = "GGUF path, `default` (embedded SmolLM2-135M), or OWNER/REPO/FILE.gguf pulled earlier."
 
@@ -89,3 +90,8 @@ def int_list(text: str) -> list[int]:
         raise EdgeDriftError(f"expected positive numbers like 10,25,50, got {text!r}")
     return values
 
+
+def max_response_tokens_option(function):
+    return click.option("--max-response-tokens", default=DEFAULT_MAX_RESPONSE_TOKENS, show_default=True,
+                        type=click.IntRange(1), help="Truncate answers to this many tokens when scoring "
+                        "(scores cached at another length are not reused).")(function)

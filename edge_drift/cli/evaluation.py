@@ -11,6 +11,7 @@ from .common import (
     FriendlyGroup,
     echo_json,
     int_list,
+    max_response_tokens_option,
     open_engine,
     progress_bars,
 )
@@ -36,7 +37,7 @@ def data_options(function):
 @click.option("--seeds", default=3, show_default=True, type=click.IntRange(1), help="Random train/test splits.")
 @click.option("--attributes", default=None, metavar="A,B,...", help="Attribute subset [default: all 41].")
 @click.option("--model", default="default", show_default=True, help="The sLM that scores. " + MODEL_HELP)
-@click.option("--max-response-tokens", default=64, show_default=True, type=click.IntRange(1))
+@max_response_tokens_option
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
               help="Write results.json, results.md, learning_curve.png and the reusable score cache here.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with `results`.")
@@ -83,12 +84,13 @@ def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, model, max_
 @click.option("--model", default="default", show_default=True, help=MODEL_HELP)
 @click.option("--cache", "cache_file", default=None, type=click.Path(dir_okay=False),
               help="Reuse/keep scored log-probs in this JSON file.")
+@max_response_tokens_option
 @click.option("--judge-model", default=None, metavar="GGUF",
               help="Also judge with this GGUF chat model, shown 3 of the user's pairs (a different model "
                    "than --model keeps it independent).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def eval_generate(data, fmt, user, strategies, n_prompts, n_train, attributes, max_tokens, seed, model, cache_file,
-                  judge_model, as_json):
+                  max_response_tokens, judge_model, as_json):
     """Win rate of each strategy over plain decoding, judged by an independent TF-IDF model (and a GGUF judge)."""
     from contextlib import ExitStack
     from pathlib import Path
@@ -109,7 +111,7 @@ def eval_generate(data, fmt, user, strategies, n_prompts, n_train, attributes, m
     with ExitStack() as stack, open_engine(model) as engine:
         judge_engine = stack.enter_context(open_engine(judge_model)) if judge_model else None
         report = evaluate_generation_on(engine, data, fmt, user, names, n_prompts, n_train, chosen, settings,
-                                        Path(cache_file) if cache_file else None,
+                                        Path(cache_file) if cache_file else None, max_response_tokens,
                                         progress_factory=progress_bars(stack, "generating"),
                                         judge_engine=judge_engine)
     if as_json:

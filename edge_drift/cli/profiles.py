@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from ..errors import EdgeDriftError
+from ..rewards import DEFAULT_MAX_RESPONSE_TOKENS
 from ..weights_chart import weight_bars
 from .common import (
     MODEL_HELP,
@@ -74,7 +75,8 @@ def describe_moves(report, n: int = 3) -> str:
 @click.option("--solver", type=click.Choice(["drift", "bt", "auto"]), default="drift", show_default=True,
               help="drift: closed form d/||d||; bt: regularised Bradley-Terry; auto: best cross-validated.")
 @click.option("--max-response-tokens", default=None, type=click.IntRange(1),
-              help="Truncate answers to this many tokens when scoring [default: 64].")
+              help=f"Truncate answers to this many tokens when scoring [default: the profile's, else "
+                   f"{DEFAULT_MAX_RESPONSE_TOKENS}].")
 @click.option("--preference", default=None, metavar="TEXT",
               help="The preference in words, kept in the profile for `--strategy pad`.")
 def profile_fit(user, pairs_file, model, profiles_dir, attributes, custom, top_k, solver, max_response_tokens,
