@@ -260,8 +260,7 @@ def evaluate_generation_on(engine, data: Path, fmt: str, user: str | None, strat
     if cache_path:
         atomic_write(cache_path, json.dumps(cache.to_dict()))
     profile = profile_from_differences(name, engine.identity.to_dict(), attributes, chosen - rejected)
-    progress = progress_factory(len(prompts)) if progress_factory else None
-    report = evaluate_generation(Models(engine, engine), profile, pairs, prompts, strategy_names, settings, progress,
-                                 judge_engine)
+    report = evaluate_generation(Models(engine, engine), profile, pairs, prompts, strategy_names, settings,
+                                 progress_factory, judge_engine)
     report.update(user=name, n_train=n_train, profile_top=[a.name for a in profile.selected])
     return report

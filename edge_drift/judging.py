@@ -44,7 +44,8 @@ class TfidfJudge:
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         return self.vectorizer.transform(list(texts)).toarray() @ self.model.coef_[0]
 
-    def margins(self, prompts: Sequence[str], answers: Sequence[str], others: Sequence[str]) -> np.ndarray:
+    def margins(self, prompts: Sequence[str], answers: Sequence[str], others: Sequence[str],
+                progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Positive where the judge prefers the answer to the other answer of the same prompt."""
         return self.scores(answers) - self.scores(others)
 
@@ -89,11 +90,16 @@ class PromptedJudge:
         log_a, log_b = (scores[0] for scores in ctx.score([(prefix, [t]) for t in self.letter_tokens]))
         return float(1.0 / (1.0 + np.exp(log_b - log_a)))
 
-    def margins(self, prompts: Sequence[str], answers: Sequence[str], others: Sequence[str]) -> np.ndarray:
+    def margins(self, prompts: Sequence[str], answers: Sequence[str], others: Sequence[str],
+                progress: Callable[[int], None] | None = None) -> np.ndarray:
         """P(answer preferred) - 0.5, averaged over both presentation orders."""
+        margins = []
         with self.engine.context(2, 4096) as ctx:
-            return np.array([(self._first_preferred(ctx, p, a, o) + 1.0 - self._first_preferred(ctx, p, o, a)) / 2
-                             - 0.5 for p, a, o in zip(prompts, answers, others)])
+            for p, a, o in zip(prompts, answers, others):
+                margins.append((self._first_preferred(ctx, p, a, o) + 1.0 - self._first_preferred(ctx, p, o, a)) / 2 - 0.5)
+                if progress:
+                    progress(1)
+        return np.array(margins)
 
 
 def wilson_interval(wins: float, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -118,10 +124,11 @@ class WinRate:
         return vars(self)
 
 
-def win_rates(judge, prompts: Sequence[str], plain: Sequence[str], answers: dict[str, Sequence[str]]) -> list[WinRate]:
+def win_rates(judge, prompts: Sequence[str], plain: Sequence[str], answers: dict[str, Sequence[str]],
+              progress: Callable[[int], None] | None = None) -> list[WinRate]:
     rates = []
     for name, texts in answers.items():
-        margin = judge.margins(prompts, texts, plain)
+        margin = judge.margins(prompts, texts, plain, progress)
         wins = float(np.sum(margin > 0) + 0.5 * np.sum(margin == 0))
         low, high = wilson_interval(wins, len(texts))
         rates.append(WinRate(name, wins / len(texts), low, high, len(texts)))
@@ -133,8 +140,7 @@ JUDGE_HELD_OUT = 20  # pairs that measure a prompted judge's own accuracy
 
 
 def evaluate_generation(models, profile, judge_pairs: Sequence[Pair], prompts: Sequence[str],
-                        strategy_names: Sequence[str], settings, progress: Callable[[int], None] | None = None,
-                        judge_engine=None) -> dict:
+                        strategy_names: Sequence[str], settings, progress_factory=None, judge_engine=None) -> dict:
     """Answer held-out prompts with plain decoding and each strategy; independent judges say who wins."""
     from .decoding import PlainStrategy, Request, generate_text
     from .strategies import make_strategy
@@ -145,6 +151,7 @@ def evaluate_generation(models, profile, judge_pairs: Sequence[Pair], prompts: S
     assert not judge.prompts_seen & held_out  # the judge never trains on the prompts it judges
     answers: dict[str, list[str]] = {name: [] for name in ["plain", *strategy_names]}
     strategies = {"plain": PlainStrategy(), **{n: make_strategy(n, profile) for n in strategy_names}}
+    progress = progress_factory(len(prompts), "generating") if progress_factory else None
     for prompt in prompts:
         request = Request([{"role": "user", "content": prompt}], settings=settings)
         for name, strategy in strategies.items():
@@ -156,21 +163,24 @@ def evaluate_generation(models, profile, judge_pairs: Sequence[Pair], prompts: S
     plain = answers.pop("plain")
     report = {"judge": {"kind": "tfidf+logistic-bt", "train_pairs": judge.n_train,
                         "held_out_accuracy": judge.held_out_accuracy},
-              "results": [r.to_dict() for r in win_rates(judge, prompts, plain, answers)]}
+              "results": [r.to_dict() for r in win_rates(judge, prompts, plain, answers, progress)]}
     if judge_engine is not None:
-        report["gguf_judge"] = prompted_judge_report(judge_engine, others, prompts, plain, answers)
+        report["gguf_judge"] = prompted_judge_report(judge_engine, others, prompts, plain, answers, progress_factory)
     return report
 
 
 def prompted_judge_report(engine, pairs: Sequence[Pair], prompts: Sequence[str], plain: Sequence[str],
-                          answers: dict[str, Sequence[str]]) -> dict:
+                          answers: dict[str, Sequence[str]], progress_factory=None) -> dict:
     """Win rates by a GGUF judge shown the user's first pairs, and its accuracy on the next ones."""
     examples, held = pairs[:JUDGE_EXAMPLES], pairs[JUDGE_EXAMPLES:JUDGE_EXAMPLES + JUDGE_HELD_OUT]
     judge = PromptedJudge(engine, examples)
+    total = len(held) + len(prompts) * len(answers)
+    progress = progress_factory(total, "judging") if progress_factory else None
     accuracy = None
     if held:
-        margins = judge.margins([p.prompt for p in held], [p.chosen for p in held], [p.rejected for p in held])
+        margins = judge.margins([p.prompt for p in held], [p.chosen for p in held], [p.rejected for p in held],
+                                progress)
         accuracy = float(np.mean(margins > 0))
     return {"kind": "gguf-prompted-pairwise", "model": engine.path.name, "examples": len(examples),
             "held_out_pairs": len(held), "held_out_accuracy": accuracy,
-            "results": [r.to_dict() for r in win_rates(judge, prompts, plain, answers)]}
+            "results": [r.to_dict() for r in win_rates(judge, prompts, plain, answers, progress)]}

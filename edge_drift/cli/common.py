@@ -59,12 +59,13 @@ class LineProgress:
 
 
 def progress_bars(stack, label: str):
-    """A factory the library calls with a total; the bar (with ETA, on stderr) closes with the stack."""
-    def factory(total: int):
+    """A factory the library calls with a total (and optionally its own label); the bar, with ETA on
+    stderr, closes with the stack."""
+    def factory(total: int, what: str | None = None):
         if not sys.stderr.isatty():
-            return LineProgress(label, total).update
-        bar = stack.enter_context(click.progressbar(length=total, label=label, show_eta=True, show_pos=True,
-                                                    file=sys.stderr))
+            return LineProgress(what or label, total).update
+        bar = stack.enter_context(click.progressbar(length=total, label=what or label, show_eta=True,
+                                                    show_pos=True, file=sys.stderr))
         return bar.update
     return factory
 
