@@ -6,5 +6,5 @@ cd "$(dirname "$0")/.."
 mkdir -p out/dsp_generate
 for user in academy business entertainment literature; do
   .venv/bin/edge-drift eval generate --data ../shared/data/dsp/dsp_dev.json --user "$user" \
-      --n-train 50 --n-prompts "${N_PROMPTS:-20}" --cache out/dsp_eval/cache.json --json > "out/dsp_generate/$user.json"
+      --n-train 50 --n-prompts "${N_PROMPTS:-20}" --cache out/dsp_eval/cache.json --max-response-tokens 64 --json > "out/dsp_generate/$user.json"
 done
