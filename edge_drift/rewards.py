@@ -14,7 +14,8 @@ from .pairs import Pair
 
 # Scoring cost grows linearly with answer length (about 84 scored sequences per pair with 41
 # attributes). Measured on DSP (docs/RESULTS.md, "Answer truncation"): 32 tokens were at least as
-# accurate as 64 (mean held-out accuracy 0.708 vs 0.698) for 0.6x the tokens; 128 were worse
+# accurate as 64 (mean held-out accuracy 0.708 vs 0.698) for fewer tokens (a 50-pair fit: 0.73x
+# the tokens, 0.92x the time); 128 were worse
 # (0.677) at 1.7x: an answer's style shows in its opening, and its later content adds noise.
 DEFAULT_MAX_RESPONSE_TOKENS = 32
 SCORING_SEQUENCES = 32  # best measured throughput on 2 cores (16: -7%, 84: -17%)
