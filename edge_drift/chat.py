@@ -1,19 +1,20 @@
-"""A multi-turn chat session over any strategy, with context trimming and live A/B learning."""
+"""A multi-turn chat session over the Assistant, with context trimming and blind A/B learning."""
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, replace
 from typing import Iterator
 
-from .decoding import Event, Models, PlainStrategy, Request, SamplingSettings, Strategy, generate_text, stream_generation
+from .decoding import Event, SamplingSettings
 from .errors import EdgeDriftError
 from .pairs import Pair
-from .rewards import system_prompt
-
-CONTEXT_MARGIN = 64  # attribute system prompts are a few tokens longer than the LLM's
+from .profile import FitReport
 
 
 @dataclass
 class Candidates:
+    """Two answers to one prompt in random order; `labels` (which strategy wrote each) stay hidden until the vote."""
+
     prompt: str
     history: list[dict]
     a: str
@@ -22,62 +23,67 @@ class Candidates:
 
 
 class ChatSession:
-    """Keeps the conversation; the LLM's and the strategy's KV caches persist across turns."""
+    """Keeps the conversation; the Assistant keeps the LLM's and the strategy's KV caches warm across turns."""
 
-    def __init__(self, models: Models, strategy: Strategy, base_prompt: str,
-                 settings: SamplingSettings | None = None, system: str | None = None):
-        self.models = models
+    def __init__(self, assistant, user: str | None = None, strategy: str = "drift",
+                 settings: SamplingSettings | None = None, system: str | None = None,
+                 rng: random.Random | None = None, **options):
+        self.assistant = assistant
+        self.user = user
         self.strategy = strategy
-        self.base_prompt = base_prompt
+        self.options = options  # beta, top_attributes, guidance, ...: what make_strategy takes
         self.settings = settings or SamplingSettings()
         self.system = system
+        self.rng = rng or random.Random()
         self.messages: list[dict] = []
+        assistant.steering(user, strategy, **options)  # fail now (no profile, bad option), not at the first turn
 
     def reset(self) -> None:
         self.messages = []
 
-    def _request(self, messages: list[dict], settings: SamplingSettings | None = None) -> Request:
-        return Request(messages, self.system, settings or self.settings)
-
-    def trim(self, messages: list[dict]) -> tuple[list[dict], int]:
-        """Drop the oldest turns until the prompt and the answer fit the LLM's context."""
-        budget = self.models.llm.llm.n_ctx() - self.settings.max_tokens - CONTEXT_MARGIN
-        dropped = 0
-        system = {"role": "system", "content": system_prompt(self.base_prompt, self.system)}
-        while len(self.models.llm.chat_tokens([system, *messages])) > budget:
-            if len(messages) <= 1:
-                raise EdgeDriftError(
-                    "this message alone does not fit the model's context; shorten it or lower --max-tokens"
-                )
-            messages = messages[2:] if len(messages) > 2 else messages[1:]
-            dropped += 1
-        return messages, dropped
+    def _stream(self, messages: list[dict], strategy: str | None = None, settings: SamplingSettings | None = None,
+                trim: bool = True) -> Iterator[Event]:
+        options = self.options if (strategy or self.strategy) == self.strategy else {}
+        return self.assistant.stream(messages, user=self.user, strategy=strategy or self.strategy,
+                                     system=self.system, settings=settings or self.settings, trim=trim, **options)
 
     def send(self, text: str) -> Iterator[Event]:
         """Stream the answer to a new user message; a first event with a notice says if turns were dropped."""
-        messages, dropped = self.trim([*self.messages, {"role": "user", "content": text}])
-        if dropped:
-            yield Event("", info={"notice": f"dropped the {dropped} oldest turn(s) to fit the context"})
+        messages = [*self.messages, {"role": "user", "content": text}]
+        prepared = self.assistant.prepare(messages, user=self.user, strategy=self.strategy, system=self.system,
+                                          settings=self.settings, trim=True, **self.options)
         parts = []
-        for event in stream_generation(self.models, self.strategy, self._request(messages), self.base_prompt):
+        for event in self.assistant.run(prepared):
             parts.append(event.text)
             yield event
-        self.messages = [*messages, {"role": "assistant", "content": "".join(parts)}]
+        self.messages = [*prepared.request.messages, {"role": "assistant", "content": "".join(parts)}]
+
+    def _answer(self, messages: list[dict], strategy: str, settings: SamplingSettings | None = None) -> str:
+        return "".join(event.text for event in self._stream(messages, strategy, settings))
 
     def candidates(self) -> Candidates:
-        """Two answers to the last prompt: the strategy's and plain decoding's (same sampler settings)."""
+        """The strategy's answer and plain decoding's to the last prompt, in random order."""
         if len(self.messages) < 2:
             raise EdgeDriftError("nothing to compare yet: send a message first, then /ab")
         history, prompt = self.messages[:-2], self.messages[-2]["content"]
-        request = self._request([*history, {"role": "user", "content": prompt}])
-        steered, _ = generate_text(self.models, self.strategy, request, self.base_prompt)
-        plain, _ = generate_text(self.models, PlainStrategy(), request, self.base_prompt)
+        messages = [*history, {"role": "user", "content": prompt}]
+        steered = self._answer(messages, self.strategy)
+        plain = self._answer(messages, "plain")
         if steered.strip() == plain.strip():  # identical answers teach nothing: sample a different one
             seed = (self.settings.seed or 0) + 1
-            alt = self._request(request.messages, replace(self.settings, seed=seed, temperature=max(0.8, self.settings.temperature)))
-            plain, _ = generate_text(self.models, PlainStrategy(), alt, self.base_prompt)
-        return Candidates(prompt, history, steered, plain, (self.strategy.name, "plain"))
+            plain = self._answer(messages, "plain", replace(self.settings, seed=seed,
+                                                            temperature=max(0.8, self.settings.temperature)))
+        answers = [(steered, self.strategy), (plain, "plain")]
+        self.rng.shuffle(answers)
+        (a, label_a), (b, label_b) = answers
+        return Candidates(prompt, history, a, b, (label_a, label_b))
 
     def pair_from(self, candidates: Candidates, winner: str) -> Pair:
         chosen, rejected = (candidates.a, candidates.b) if winner == "a" else (candidates.b, candidates.a)
         return Pair(candidates.prompt, chosen, rejected, tuple(candidates.history), self.system)
+
+    def learn(self, candidates: Candidates, winner: str) -> FitReport:
+        """Fit the vote into the user's profile; the next answer is steered by the new weights."""
+        if not self.user:
+            raise EdgeDriftError("/ab needs --user USER to learn into")
+        return self.assistant.feedback(self.user, self.pair_from(candidates, winner))

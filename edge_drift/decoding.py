@@ -48,6 +48,7 @@ class Event:
     seconds: float = 0.0
     finish_reason: str | None = None
     info: dict = field(default_factory=dict)
+    n_prompt_tokens: int = 0
 
     @property
     def tokens_per_s(self) -> float:
@@ -117,7 +118,7 @@ class Strategy:
             if choice["text"]:
                 yield Event(choice["text"])
         yield Event("", done=True, n_tokens=counter.count, seconds=time.perf_counter() - start,
-                    finish_reason=finish, info=self.info())
+                    finish_reason=finish, info=self.info(), n_prompt_tokens=len(prompt))
 
     def close(self) -> None:
         """Free native resources a strategy holds (sLM contexts)."""
@@ -132,10 +133,6 @@ class PlainStrategy(Strategy):
 def llm_messages(request: Request, base_prompt: str) -> list[dict]:
     """What the LLM sees by default: the base prompt (+ the user's instructions), then the chat."""
     return [{"role": "system", "content": system_prompt(base_prompt, request.system)}, *request.messages]
-
-
-def stream_generation(models: Models, strategy: Strategy, request: Request, base_prompt: str) -> Iterator[Event]:
-    return strategy.stream(models, request, base_prompt)
 
 
 def generate_text(models: Models, strategy: Strategy, request: Request, base_prompt: str) -> tuple[str, Event]:

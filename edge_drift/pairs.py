@@ -74,8 +74,17 @@ def read_pairs(path: str | Path) -> PairsFile:
     path = Path(path)
     if not path.is_file():
         raise PairsError(f"pairs file not found: {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise PairsError(f"{path} is not UTF-8 text (byte {exc.start}); save it as UTF-8 and run again") from None
+    return parse_pairs_text(text, str(path))
+
+
+def parse_pairs_text(text: str, source: str) -> PairsFile:
+    """JSONL text to pairs; `source` names it in errors (a path, or 'the uploaded pairs')."""
     pairs, errors, duplicates, seen = [], [], [], set()
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -94,9 +103,9 @@ def read_pairs(path: str | Path) -> PairsFile:
     if errors:
         shown = "; ".join(errors[:MAX_REPORTED_ERRORS])
         more = f"; and {len(errors) - MAX_REPORTED_ERRORS} more" if len(errors) > MAX_REPORTED_ERRORS else ""
-        raise PairsError(f"{path}: {len(errors)} bad line(s): {shown}{more}; fix them and run again")
+        raise PairsError(f"{source}: {len(errors)} bad line(s): {shown}{more}; fix them and run again")
     if not pairs:
-        raise PairsError(f"{path} has no pairs; write one JSON object per line with prompt, chosen, rejected")
+        raise PairsError(f"{source} has no pairs; write one JSON object per line with prompt, chosen, rejected")
     return PairsFile(pairs, duplicates)
 
 

@@ -175,6 +175,18 @@ class ProfileStore:
     def rewards_path(self, user: str) -> Path:
         return self.root / f"{check_user_name(user)}.rewards.json"
 
+    def votes_path(self, user: str) -> Path:
+        """Ties and both-bad votes: recorded (they are the user's data) but never fitted."""
+        return self.root / f"{check_user_name(user)}.votes.jsonl"
+
+    def user_files(self, user: str) -> list[Path]:
+        return [self.path(user), self.pairs_path(user), self.rewards_path(user), self.votes_path(user)]
+
+    def record_vote(self, user: str, record: dict) -> None:
+        with self.lock(user):
+            with self.votes_path(user).open("a", encoding="utf-8") as out:
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+
     @contextmanager
     def lock(self, user: str) -> Iterator[None]:
         """One writer per user at a time (readers never need it: writes are atomic renames)."""
@@ -240,9 +252,10 @@ class ProfileStore:
 
     def remove(self, user: str) -> None:
         with self.lock(user):
-            if not self.exists(user):
+            files = [path for path in self.user_files(user) if path.exists()]
+            if not files:
                 raise ProfileError(f"no profile for {user!r} in {self.root}; `edge-drift profile list` shows them")
-            for path in (self.path(user), self.pairs_path(user), self.rewards_path(user)):
+            for path in files:
                 path.unlink(missing_ok=True)
         (self.root / f".{user}.lock").unlink(missing_ok=True)
 
@@ -270,6 +283,12 @@ class FitReport:
     n_new_pairs: int
     n_duplicates: int
     previous_weights: dict[str, float] | None
+
+    def moves(self, n: int = 3) -> list[tuple[str, float, float]]:
+        """The n attributes whose weights moved most in this (re)fit: (name, before, after)."""
+        before = self.previous_weights or {}
+        moved = sorted(self.profile.attributes, key=lambda a: -abs(a.weight - before.get(a.name, 0.0)))
+        return [(a.name, before.get(a.name, 0.0), a.weight) for a in moved[:n]]
 
 
 def fit_profile(engine, store: ProfileStore, user: str, new_pairs: Sequence[Pair], *,

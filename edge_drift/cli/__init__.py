@@ -11,6 +11,7 @@ from .evaluation import evaluate
 from .generation import chat, generate
 from .models import models
 from .profiles import profile
+from .serving import serve
 
 
 @click.group(cls=FriendlyGroup)
@@ -32,7 +33,7 @@ def demo(model: str, profiles_dir: str | None) -> None:
         run_demo(model, profiles_dir, click.echo, progress_bars(stack, "   scoring pairs"))
 
 
-for command in (models, profile, generate, chat, evaluate, bench, demo):
+for command in (models, profile, generate, chat, serve, evaluate, bench, demo):
     main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover

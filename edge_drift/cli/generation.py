@@ -1,6 +1,7 @@
 """`edge-drift generate` and `edge-drift chat`: steered decoding from the terminal."""
 from __future__ import annotations
 
+import math
 import sys
 
 import click
@@ -75,40 +76,27 @@ def steering_options(function):
     return profiles_dir_option(function)
 
 
-def open_session_parts(user, model, slm, strategy, beta, top_attributes, no_steer, profiles_dir, system,
-                       reward_model=None, **strategy_options):
-    """Load the models (once when they are one file), check tokenizers and the profile, build the strategy."""
-    from ..attributes import load_attribute_set
-    from ..decoding import Models, check_tokenizers
-    from ..engine import Engine
-    from ..models import resolve_model
-    from ..profile import ProfileStore
-    from ..strategies import make_strategy
+STRATEGY_KNOBS = ("beta", "top_attributes", "guidance", "candidates", "samples", "preference", "max_kl")
 
-    name = "plain" if no_steer else strategy
-    llm = Engine(model)
-    same = slm is None or resolve_model(slm) == llm.path
-    models = Models(llm, llm if same else Engine(slm))
-    check_tokenizers(models.llm, models.slm)
-    reward = None
-    if reward_model and name == "pad":
-        reward = llm if resolve_model(reward_model) == llm.path else Engine(reward_model)
-        check_tokenizers(models.llm, reward)
-    profile = None
+
+def open_assistant(user, model, slm, reward_model, profiles_dir, strategy):
+    """Check the cheap things first (user name), then load the models once through the library facade."""
+    from ..assistant import Assistant
+    from ..profile import check_user_name
+
     if user:
-        profile = ProfileStore(profiles_dir).load(user, models.slm.identity.to_dict())
-    elif name not in ("plain", "pad"):
-        raise EdgeDriftError(f"strategy {name!r} needs --user USER (or use --no-steer)")
-    chosen = make_strategy(name, profile, beta=beta, top_attributes=top_attributes, reward_model=reward,
-                           **strategy_options)
-    base = profile.base_prompt if profile else load_attribute_set().base
-    return models, chosen, profile, base
+        check_user_name(user)
+    return Assistant(model, slm=slm, reward_model=reward_model if strategy == "pad" else None,
+                     profiles_dir=profiles_dir)
 
 
-def split_options(options: dict) -> tuple[dict, object]:
-    """Click's flat keyword arguments into (steering options, SamplingSettings)."""
+def split_options(options: dict) -> tuple[dict, dict, object]:
+    """Click's flat keyword arguments into (session options, strategy knobs, SamplingSettings)."""
     sampling = {k: options.pop(k) for k in [*SAMPLING_FLAGS, "stop"] if k in options}
-    return options, settings_from(sampling)
+    knobs = {k: options.pop(k) for k in STRATEGY_KNOBS}
+    if options.pop("no_steer"):
+        options["strategy"] = "plain"
+    return options, knobs, settings_from(sampling)
 
 
 @click.command()
@@ -118,24 +106,28 @@ def split_options(options: dict) -> tuple[dict, object]:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of streaming text.")
 def generate(prompt, as_json, **options):
     """Answer PROMPT (or stdin with `-`) steered toward USER's profile, streaming to stdout."""
-    from ..decoding import Request, stream_generation
-
     if prompt is None or prompt == "-":
         prompt = sys.stdin.read()
     if not prompt.strip():
         raise EdgeDriftError("empty prompt; pass PROMPT or pipe text with `-`")
-    steering, settings = split_options(options)
-    models, chosen, _, base = open_session_parts(**steering)
-    request = Request([{"role": "user", "content": prompt}], steering["system"], settings)
+    session, knobs, settings = split_options(options)
+    with open_assistant(session["user"], session["model"], session["slm"], session["reward_model"],
+                        session["profiles_dir"], session["strategy"]) as assistant:
+        stream_answer(assistant, prompt, as_json, session, knobs, settings)
+
+
+def stream_answer(assistant, prompt, as_json, session, knobs, settings) -> None:
+    events = assistant.stream([{"role": "user", "content": prompt}], user=session["user"],
+                              strategy=session["strategy"], system=session["system"], settings=settings, **knobs)
     parts, last = [], None
-    for event in stream_generation(models, chosen, request, base):
+    for event in events:
         if not as_json and event.text:
             click.echo(event.text, nl=False)
         parts.append(event.text)
         last = event
     if as_json:
-        echo_json({"text": "".join(parts), "n_tokens": last.n_tokens, "tokens_per_s": round(last.tokens_per_s, 2),
-                   "finish_reason": last.finish_reason, **last.info})
+        echo_json({"text": "".join(parts), "n_tokens": last.n_tokens, "n_prompt_tokens": last.n_prompt_tokens,
+                   "tokens_per_s": round(last.tokens_per_s, 2), "finish_reason": last.finish_reason, **last.info})
     else:
         click.echo()
 
@@ -152,11 +144,17 @@ def chat(**options):
     """Multi-turn terminal chat steered toward USER, with /ab learning (type /help)."""
     from ..chat import ChatSession
 
-    steering, settings = split_options(options)
-    user, profiles_dir = steering["user"], steering["profiles_dir"]
-    models, chosen, profile, base = open_session_parts(**steering)
-    session = ChatSession(models, chosen, base, settings, steering["system"])
-    click.echo(f"chatting with {models.llm.path.name} as {user or 'nobody'} ({chosen.name}). {CHAT_HELP}")
+    session, knobs, settings = split_options(options)
+    user = session["user"]
+    with open_assistant(user, session["model"], session["slm"], session["reward_model"], session["profiles_dir"],
+                        session["strategy"]) as assistant:
+        chat_session = ChatSession(assistant, user, session["strategy"], settings, session["system"], **knobs)
+        click.echo(f"chatting with {assistant.llm.path.name} as {user or 'nobody'} ({session['strategy']}). "
+                   f"{CHAT_HELP}")
+        chat_loop(chat_session)
+
+
+def chat_loop(session) -> None:
     while True:
         try:
             line = click.prompt("you", prompt_suffix="> ", default="", show_default=False)
@@ -166,7 +164,7 @@ def chat(**options):
         if not line:
             continue
         if line.startswith("/"):
-            if not chat_command(line, session, user, profiles_dir):
+            if not chat_command(line, session):
                 break
             continue
         for event in session.send(line):
@@ -176,7 +174,7 @@ def chat(**options):
         click.echo()
 
 
-def chat_command(line: str, session, user, profiles_dir) -> bool:
+def chat_command(line: str, session) -> bool:
     """Run one /command; False means quit. Errors are shown and the chat goes on."""
     command, _, argument = line.partition(" ")
     try:
@@ -189,19 +187,20 @@ def chat_command(line: str, session, user, profiles_dir) -> bool:
             click.echo("conversation cleared")
         elif command == "/beta":
             value = float(argument)
-            if not hasattr(session.strategy, "beta"):
+            if session.strategy != "drift":
                 raise EdgeDriftError("/beta applies to the drift strategy only")
-            if not value > 0:
-                raise EdgeDriftError("beta must be > 0")
-            session.strategy.beta = value
+            if not (value > 0 and math.isfinite(value)):
+                raise EdgeDriftError("beta must be a positive number, e.g. /beta 0.5")
+            session.options["beta"] = value
             click.echo(f"beta = {value}")
         elif command == "/profile":
-            if not hasattr(session.strategy, "profile"):
+            fitted = session.assistant.profile(session.user) if session.user else None
+            if fitted is None:
                 raise EdgeDriftError("no profile in use (plain decoding)")
-            for text in weight_bars(session.strategy.profile):
+            for text in weight_bars(fitted):
                 click.echo(text)
         elif command == "/ab":
-            ab_round(session, user, profiles_dir)
+            ab_round(session)
         else:
             raise EdgeDriftError(f"unknown command {command}; type /help")
     except ValueError:
@@ -211,20 +210,17 @@ def chat_command(line: str, session, user, profiles_dir) -> bool:
     return True
 
 
-def ab_round(session, user, profiles_dir) -> None:
-    from ..profile import ProfileStore, fit_profile
-
-    if not user:
+def ab_round(session) -> None:
+    """Blind A/B: two answers in random order, which strategy wrote which is shown only after the vote."""
+    if not session.user:
         raise EdgeDriftError("/ab needs --user USER to learn into")
     candidates = session.candidates()
-    click.echo(f"[a] ({candidates.labels[0]}) {candidates.a}\n[b] ({candidates.labels[1]}) {candidates.b}")
+    click.echo(f"[a] {candidates.a}\n[b] {candidates.b}")
     winner = click.prompt("which is better?", type=click.Choice(["a", "b", "s"]), default="s",
                           show_choices=True).lower()
+    click.echo(f"(a was {candidates.labels[0]}, b was {candidates.labels[1]})")
     if winner == "s":
         click.echo("skipped")
         return
-    pair = session.pair_from(candidates, winner)
-    report = fit_profile(session.models.slm, ProfileStore(profiles_dir), user, [pair], incremental=True)
-    if hasattr(session.strategy, "update_profile"):
-        session.strategy.update_profile(report.profile)
+    report = session.learn(candidates, winner)
     click.echo(f"added 1 pair ({report.profile.n_pairs} in all); {describe_moves(report)}")

@@ -58,10 +58,8 @@ def run_fit(user, pairs_file, model, profiles_dir, incremental, **options):
 
 
 def describe_moves(report, n: int = 3) -> str:
-    """The attributes whose weights moved most in a refit."""
-    before = report.previous_weights or {}
-    moved = sorted(report.profile.attributes, key=lambda a: -abs(a.weight - before.get(a.name, 0.0)))
-    return "moved most: " + ", ".join(f"{a.name} {before.get(a.name, 0.0):+.2f}->{a.weight:+.2f}" for a in moved[:n])
+    """The attributes whose weights moved most in a refit, in words."""
+    return "moved most: " + ", ".join(f"{name} {old:+.2f}->{new:+.2f}" for name, old, new in report.moves(n))
 
 
 @profile.command("fit")

@@ -1,0 +1,56 @@
+"""`edge-drift serve`: the OpenAI-compatible local server (a thin shell over edge_drift.serving)."""
+from __future__ import annotations
+
+import ipaddress
+
+import click
+
+from ..errors import EdgeDriftError
+from .common import MODEL_HELP, profiles_dir_option
+
+API_KEY_ENV = "EDGE_DRIFT_API_KEY"
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind (loopback keeps it private).")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--model", default="default", show_default=True, help="The LLM that writes. " + MODEL_HELP)
+@click.option("--slm", default=None, help="The sLM that steers and scores votes (same tokenizer) [default: --model].")
+@click.option("--api-key", envvar=API_KEY_ENV, default=None,
+              help=f"Require `Authorization: Bearer KEY` on /v1/* [env: {API_KEY_ENV}].")
+@profiles_dir_option
+@click.option("--queue-size", default=8, show_default=True, type=click.IntRange(1),
+              help="Requests that may wait while one runs; more get 503 with Retry-After.")
+@click.option("--attributes", default=None, metavar="A,B,...",
+              help="Attributes of a profile started by a first vote [default: all 41; fewer = faster votes].")
+@click.option("--allow-remote", is_flag=True,
+              help="Allow a non-loopback --host without --api-key (anyone on the network can use it).")
+def serve(host, port, model, slm, api_key, profiles_dir, queue_size, attributes, allow_remote):
+    """Serve OpenAI-compatible chat completions steered toward each user, learning from their votes."""
+    if not is_loopback(host) and not api_key and not allow_remote:
+        raise EdgeDriftError(f"--host {host} is reachable from other machines; set --api-key (or {API_KEY_ENV}), "
+                             "or pass --allow-remote if you really want it open")
+    import uvicorn
+
+    from ..assistant import Assistant
+    from ..attributes import load_attribute_set
+    from ..serving.app import create_app
+
+    chosen = load_attribute_set().select([a.strip() for a in attributes.split(",") if a.strip()]) if attributes else None
+    with Assistant(model, slm=slm, profiles_dir=profiles_dir, attributes=chosen) as assistant:
+        app = create_app(assistant, api_key=api_key, queue_size=queue_size)
+        click.echo(f"edge-drift serving {assistant.llm.path.name} on http://{host}:{port}/v1 "
+                   f"(profiles: {assistant.store.root}, queue {queue_size}{', API key required' if api_key else ''})",
+                   err=True)
+        uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
+        if not app.state.worker.stop():  # never free the models under a running generation
+            raise SystemExit("the worker did not stop; exiting without freeing the models")

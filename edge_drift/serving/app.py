@@ -1,0 +1,374 @@
+"""The FastAPI application: OpenAI-compatible chat, votes that refit a profile, and profile management."""
+from __future__ import annotations
+
+import hmac
+import json
+import time
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..errors import ContextOverflowError, EdgeDriftError, ProfileError
+from ..pairs import Pair, parse_pair, parse_pairs_text, write_pairs_lines
+from ..profile import check_user_name
+from .wire import DONE, ApiError, ChatCall, ChunkWriter, bad, completion_body, error_body, model_names, parse_chat, sse
+from .worker import QueueFull, Worker
+
+USER_HEADERS = ("x-edge-drift-user", "x-openwebui-user-id")  # in this order, then the body's `user`
+REMEMBERED_COMPLETIONS = 1024  # so a client can vote by completion id without re-sending the text
+RETRY_AFTER_S = 2
+WINNERS = ("a", "b", "tie", "both_bad")
+
+
+@dataclass
+class Completion:
+    """An answer the server gave, kept (bounded, in memory) so it can be voted on by id."""
+
+    user: str | None
+    history: tuple
+    prompt: str
+    system: str | None
+    text: str
+    strategy: str
+
+
+class Completions(OrderedDict):
+    def remember(self, completion_id: str, completion: Completion) -> None:
+        self[completion_id] = completion
+        while len(self) > REMEMBERED_COMPLETIONS:
+            self.popitem(last=False)
+
+
+def resolve_user(request: Request, body_user: str | None) -> str | None:
+    """X-Edge-Drift-User, then Open WebUI's forwarded user id, then the body's `user` string."""
+    for header in USER_HEADERS:
+        if request.headers.get(header):
+            return valid_user(request.headers[header], header)
+    return valid_user(body_user, "user") if body_user else None
+
+
+def valid_user(user: str, param: str) -> str:
+    try:
+        return check_user_name(user.strip())
+    except ProfileError as exc:
+        raise bad(str(exc), param, "invalid_user") from None
+
+
+def steering_headers(described: dict) -> dict:
+    profile = described.get("profile")
+    headers = {"X-Edge-Drift-User": described.get("user") or "", "X-Edge-Drift-Strategy": described["strategy"],
+               "X-Edge-Drift-Profile": f"{profile['n_pairs']} pairs, updated {profile['updated_at']}" if profile
+               else "none"}
+    if described.get("notice"):
+        headers["X-Edge-Drift-Notice"] = described["notice"]
+    return headers
+
+
+def error_response(exc: ApiError) -> JSONResponse:
+    return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
+
+
+def as_api_error(exc: Exception) -> ApiError:
+    """The library's one-line errors become OpenAI error bodies; anything else is a 500 that says so."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, ContextOverflowError):
+        return bad(str(exc), "messages", "context_length_exceeded")
+    if isinstance(exc, ProfileError) and str(exc).startswith("no profile"):
+        return ApiError(404, str(exc), code="profile_not_found")
+    if isinstance(exc, EdgeDriftError):
+        return bad(str(exc))
+    return ApiError(500, f"internal error: {type(exc).__name__}: {exc}", type="server_error")
+
+
+def create_app(assistant, *, api_key: str | None = None, queue_size: int = 8) -> FastAPI:
+    """The server's routes over one Assistant, driven by one worker thread."""
+    worker = Worker(assistant, queue_size)
+    completions = Completions()
+    app = FastAPI(title="edge-drift", version=_version(), docs_url=None, redoc_url=None,
+                  on_startup=[worker.start], on_shutdown=[worker.stop])
+    app.state.worker, app.state.completions, app.state.assistant = worker, completions, assistant
+
+    @app.middleware("http")
+    async def check_key(request: Request, call_next):
+        if api_key and request.url.path.startswith("/v1/"):
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {api_key}".encode()):
+                return error_response(ApiError(401, "invalid API key; send `Authorization: Bearer KEY` (the key "
+                                                    "`edge-drift serve` was started with)",
+                                               type="authentication_error", code="invalid_api_key"))
+        return await call_next(request)
+
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, exc: ApiError):
+        return error_response(exc)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException):
+        return JSONResponse(error_body(str(exc.detail), code="not_found" if exc.status_code == 404 else None),
+                            status_code=exc.status_code)
+
+    async def submit(work):
+        try:
+            return worker.submit(work)
+        except QueueFull:
+            raise ApiError(503, f"the server is busy ({worker.queue_size} requests waiting); retry shortly",
+                           type="server_error", code="queue_full",
+                           headers={"Retry-After": str(RETRY_AFTER_S)}) from None
+
+    async def run(work):
+        job = await submit(work)
+        try:
+            return await job.result()
+        except Exception as exc:
+            raise as_api_error(exc) from None
+
+    async def read_json(request: Request):
+        try:
+            return await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise bad("the body is not valid JSON") from None
+
+    # -- health and models ---------------------------------------------------------------------------
+    @app.get("/health")
+    async def health():
+        return {"status": "ok", "model": assistant.llm.path.name, "slm": assistant.slm.path.name,
+                "queue": {"waiting": worker.waiting, "size": worker.queue_size, "busy": worker.current is not None}}
+
+    @app.get("/v1/models")
+    async def models():
+        created = int(assistant.llm.path.stat().st_mtime)
+        return {"object": "list", "data": [{"id": name, "object": "model", "created": created,
+                                            "owned_by": "edge-drift"} for name in model_names()]}
+
+    # -- chat -------------------------------------------------------------------------------------------
+    @app.post("/v1/chat/completions")
+    async def chat_completions(request: Request):
+        call = parse_chat(await read_json(request))
+        user = resolve_user(request, call.user)
+
+        def work(owner, job):
+            prepared = owner.prepare(call.messages, user=user, strategy=call.strategy, system=call.system,
+                                     settings=call.settings, fallback_to_plain=True, **call.knobs)
+            job.emit({**prepared.steering.describe(), "notice": prepared.steering.notice})
+            for event in owner.run(prepared):
+                if job.cancelled.is_set():
+                    return "cancelled"  # the client left: free the worker at this token
+                job.emit(event)
+            return "done"
+
+        job = await submit(work)
+        kind, described = await job.next()
+        if kind != "item":  # prepare() failed: nothing was generated, answer with a plain error
+            job.cancel()
+            raise as_api_error(described)
+        completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
+        created = int(time.time())
+        headers = {**steering_headers(described), "X-Edge-Drift-Completion-Id": completion_id}
+
+        def remember(text: str) -> None:
+            history = tuple(call.messages[:-1])
+            completions.remember(completion_id, Completion(user, history, call.messages[-1]["content"], call.system,
+                                                           text, described["strategy"]))
+
+        if call.stream:
+            return StreamingResponse(stream_chunks(job, call, completion_id, created, remember),
+                                     media_type="text/event-stream",
+                                     headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        parts, last = [], None
+        try:
+            while True:
+                kind, value = await job.next()
+                if kind == "item":
+                    parts.append(value.text)
+                    last = value if value.done else last
+                elif kind == "error":
+                    raise as_api_error(value)
+                else:
+                    break
+        finally:
+            job.cancel()
+        text = "".join(parts)
+        remember(text)
+        return JSONResponse(completion_body(completion_id, created, call.model, text, last, described),
+                            headers=headers)
+
+    async def stream_chunks(job, call: ChatCall, completion_id: str, created: int, remember):
+        writer = ChunkWriter(completion_id, created, call.model, call.include_usage)
+        parts, last = [], None
+        try:
+            yield writer.role()
+            while True:
+                kind, value = await job.next()
+                if kind == "error":
+                    yield sse(as_api_error(value).body())
+                    return
+                if kind != "item":
+                    break
+                if value.text:
+                    parts.append(value.text)
+                    yield writer.content(value.text)
+                if value.done:
+                    last = value
+            yield writer.finish(last)
+            if call.include_usage:
+                yield writer.usage(last)
+            yield DONE
+            remember("".join(parts))
+        finally:
+            job.cancel()  # a disconnect closes this generator: the worker stops at its next token
+
+    # -- learning from votes ------------------------------------------------------------------------------
+    @app.post("/v1/feedback")
+    async def feedback(request: Request):
+        body = await read_json(request)
+        if not isinstance(body, dict):
+            raise bad("the body must be a JSON object")
+        user = resolve_user(request, body.get("user") if isinstance(body.get("user"), str) else None)
+        if user is None:
+            raise bad("feedback needs a user: the X-Edge-Drift-User header or the body's `user`", "user")
+        pair, winner = vote_pair(body, user, completions)
+        if pair is None:  # tie or both bad: the user's data, recorded, but nothing to fit
+            record = {"winner": winner, "a": body.get("a"), "b": body.get("b"), "at": int(time.time())}
+            await run(lambda owner, job: owner.store.record_vote(user, record))
+            return {"object": "feedback", "user": user, "winner": winner, "fitted": False}
+        report = await run(lambda owner, job: owner.feedback(user, pair))
+        return {"object": "feedback", "user": user, "winner": winner, "fitted": True,
+                "n_pairs": report.profile.n_pairs, "n_new_pairs": report.n_new_pairs,
+                "moved": [{"attribute": name, "before": old, "after": new} for name, old, new in report.moves()],
+                "profile": profile_summary(report.profile)}
+
+    # -- profiles -----------------------------------------------------------------------------------------
+    @app.get("/v1/profiles")
+    def list_profiles():
+        data = []
+        for user in assistant.store.list():
+            try:
+                data.append(profile_summary(assistant.store.load(user)))
+            except EdgeDriftError as exc:
+                data.append({"object": "profile", "user": user, "error": str(exc)})
+        return {"object": "list", "data": data}
+
+    @app.get("/v1/profiles/{user}")
+    def get_profile(user: str):
+        return {**profile_summary(load_profile(user)), "attributes": load_profile(user).to_dict()["attributes"]}
+
+    @app.delete("/v1/profiles/{user}")
+    async def delete_profile(user: str):
+        user = valid_user(user, "user")
+        await run(lambda owner, job: owner.remove(user))
+        return {"object": "profile.deleted", "user": user, "deleted": True}
+
+    @app.get("/v1/profiles/{user}/export")
+    def export_profile(user: str, format: str = "json"):
+        profile = load_profile(user)
+        pairs = assistant.store.load_pairs(profile.user)
+        if format == "jsonl":
+            return Response(write_pairs_lines(pairs), media_type="application/x-ndjson",
+                            headers={"Content-Disposition": f'attachment; filename="{profile.user}.pairs.jsonl"'})
+        if format != "json":
+            raise bad("format must be json or jsonl", "format")
+        return {"object": "profile.export", "profile": profile.to_dict(), "pairs": [p.to_dict() for p in pairs]}
+
+    @app.post("/v1/profiles/{user}/import")
+    async def import_pairs(user: str, request: Request):
+        user = valid_user(user, "user")
+        pairs, options = import_body(await request.body(), request.headers.get("content-type", ""))
+        replace = options.pop("replace", False)
+        report = await run(lambda owner, job: owner.fit(user, pairs, incremental=owner.store.exists(user)
+                                                        and not replace, **options))
+        return {"object": "profile.import", "user": user, "n_pairs": report.profile.n_pairs,
+                "n_new_pairs": report.n_new_pairs, "n_duplicates": report.n_duplicates,
+                "seconds": round(report.stats.seconds, 2),
+                "moved": [{"attribute": name, "before": old, "after": new} for name, old, new in report.moves()],
+                "profile": profile_summary(report.profile)}
+
+    def load_profile(user: str):
+        user = valid_user(user, "user")
+        try:
+            return assistant.store.load(user)
+        except ProfileError as exc:
+            raise as_api_error(exc) from None
+
+    return app
+
+
+def vote_pair(body: dict, user: str, completions: Completions) -> tuple[Pair | None, str]:
+    """A full pair (prompt/chosen/rejected) or two remembered completion ids and a winner."""
+    if "chosen" in body or "rejected" in body or "prompt" in body:
+        try:
+            return parse_pair({k: body[k] for k in ("prompt", "chosen", "rejected", "messages", "system")
+                               if k in body}), "chosen"
+        except ValueError as exc:
+            raise bad(f"invalid pair: {exc}") from None
+    winner = body.get("winner")
+    if winner not in WINNERS:
+        raise bad(f"winner must be one of {', '.join(WINNERS)} (or send prompt, chosen and rejected)", "winner")
+    found = []
+    for side in ("a", "b"):
+        completion = completions.get(body.get(side)) if isinstance(body.get(side), str) else None
+        if completion is None:
+            raise bad(f"{side} is not a recent completion id of this server; send the pair's text instead", side)
+        if completion.user != user:
+            raise bad(f"completion {side} was answered for another user", side)
+        found.append(completion)
+    a, b = found
+    if (a.prompt, a.history, a.system) != (b.prompt, b.history, b.system):
+        raise bad("a and b answer different conversations; vote on two answers to the same prompt", "b")
+    if winner in ("tie", "both_bad"):
+        return None, winner
+    chosen, rejected = (a, b) if winner == "a" else (b, a)
+    if chosen.text.strip() == rejected.text.strip():
+        return None, "tie"  # identical texts carry no preference
+    return Pair(a.prompt, chosen.text, rejected.text, a.history, a.system), winner
+
+
+def import_body(raw: bytes, content_type: str) -> tuple[list[Pair], dict]:
+    """JSONL pairs, or {"pairs": [...], "attributes": [...], "top_k": N, "solver": S, "replace": bool}."""
+    from ..attributes import load_attribute_set
+
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise bad("the pairs are not UTF-8 text") from None
+    options: dict = {}
+    if "json" in content_type and "ndjson" not in content_type and text.lstrip().startswith("{") \
+            and '"pairs"' in text:
+        try:
+            body = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise bad(f"the body is not valid JSON ({exc.msg})") from None
+        text = "".join(json.dumps(p) + "\n" for p in body.get("pairs") or [])
+        if body.get("attributes"):
+            try:
+                options["attributes"] = load_attribute_set().select(list(body["attributes"]))
+            except EdgeDriftError as exc:
+                raise bad(str(exc), "attributes") from None
+        if body.get("top_k") is not None:
+            options["top_k_attributes"] = int(body["top_k"])
+        if body.get("solver") is not None:
+            options["solver"] = str(body["solver"])
+        options["replace"] = bool(body.get("replace"))
+    try:
+        parsed = parse_pairs_text(text, "the uploaded pairs")
+    except EdgeDriftError as exc:
+        raise bad(str(exc), "pairs") from None
+    return parsed.pairs, options
+
+
+def profile_summary(profile) -> dict:
+    top = sorted(profile.selected, key=lambda a: -abs(a.weight))
+    return {"object": "profile", "user": profile.user, "n_pairs": profile.n_pairs, "solver": profile.solver,
+            "cv_accuracy": profile.cv_accuracy, "beta": profile.beta, "top_k": profile.top_k,
+            "updated_at": profile.updated_at,
+            "top_attributes": [{"name": a.name, "weight": a.weight} for a in top]}
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__

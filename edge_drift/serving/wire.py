@@ -1,0 +1,215 @@
+"""OpenAI's chat-completions wire format: request parsing with OpenAI-style errors, response and chunk bodies."""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+
+from ..decoding import Event, SamplingSettings
+from ..strategies import STRATEGY_NAMES
+
+MODEL_PREFIX = "edge-drift"
+DEFAULT_MODEL_STRATEGY = "drift"
+
+
+class ApiError(Exception):
+    """An error with OpenAI's body: {"error": {"message", "type", "param", "code"}}."""
+
+    def __init__(self, status: int, message: str, *, param: str | None = None, code: str | None = None,
+                 type: str = "invalid_request_error", headers: dict | None = None):
+        super().__init__(message)
+        self.status, self.message, self.param, self.code, self.type = status, message, param, code, type
+        self.headers = headers or {}
+
+    def body(self) -> dict:
+        return error_body(self.message, self.type, self.param, self.code)
+
+
+def error_body(message: str, type: str = "invalid_request_error", param: str | None = None,
+               code: str | None = None) -> dict:
+    return {"error": {"message": message, "type": type, "param": param, "code": code}}
+
+
+def bad(message: str, param: str | None = None, code: str | None = None) -> ApiError:
+    return ApiError(400, message, param=param, code=code)
+
+
+# -- models: one per way of answering ---------------------------------------------------------------
+def model_names() -> list[str]:
+    """`edge-drift` (the default strategy) and `edge-drift-<strategy>` for every strategy, plain included."""
+    return [MODEL_PREFIX] + [f"{MODEL_PREFIX}-{name}" for name in STRATEGY_NAMES]
+
+
+def strategy_of(model: str) -> str:
+    if model == MODEL_PREFIX:
+        return DEFAULT_MODEL_STRATEGY
+    name = model[len(MODEL_PREFIX) + 1:] if model.startswith(MODEL_PREFIX + "-") else None
+    if name not in STRATEGY_NAMES:
+        raise ApiError(404, f"model {model!r} does not exist; choose one of {', '.join(model_names())} "
+                            "(GET /v1/models lists them)", param="model", code="model_not_found")
+    return name
+
+
+# -- requests -----------------------------------------------------------------------------------------
+@dataclass
+class ChatCall:
+    """A parsed chat-completions request: what to answer, how to sample, how to steer."""
+
+    model: str
+    strategy: str
+    messages: list[dict]
+    system: str | None
+    settings: SamplingSettings
+    stream: bool = False
+    include_usage: bool = False
+    user: str | None = None
+    knobs: dict = field(default_factory=dict)
+
+
+def text_of(content, where: str) -> str:
+    """A message's content: a string, or a list of text parts (what newer clients send)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for i, part in enumerate(content):
+            if not isinstance(part, dict) or part.get("type") != "text" or not isinstance(part.get("text"), str):
+                raise bad(f"{where}.content[{i}] is not a text part; this server reads text only", where)
+            texts.append(part["text"])
+        return "".join(texts)
+    raise bad(f"{where}.content must be a string or a list of text parts", where)
+
+
+def parse_messages(raw) -> tuple[list[dict], str | None]:
+    """Split the client's messages into (conversation, the client's own system instructions)."""
+    if not isinstance(raw, list) or not raw:
+        raise bad("messages must be a non-empty list of {role, content}", "messages")
+    turns, systems = [], []
+    for i, message in enumerate(raw):
+        where = f"messages[{i}]"
+        if not isinstance(message, dict):
+            raise bad(f"{where} must be an object with role and content", where)
+        role = message.get("role")
+        if role in ("system", "developer"):
+            systems.append(text_of(message.get("content"), where))
+        elif role in ("user", "assistant"):
+            turns.append({"role": role, "content": text_of(message.get("content"), where)})
+        else:
+            raise bad(f"{where}.role {role!r} is not supported (tools are not); use system, user or assistant",
+                      f"{where}.role")
+    if not turns or turns[-1]["role"] != "user":
+        raise bad("the last message must be the user's", "messages")
+    system = "\n\n".join(s for s in systems if s.strip()) or None
+    return turns, system
+
+
+def number(body: dict, name: str, low: float, high: float | None = None, integer: bool = False):
+    value = body.get(name)
+    if value is None:
+        return None
+    kind = int if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kind) or not math.isfinite(value):
+        raise bad(f"{name} must be {'an integer' if integer else 'a number'}", name)
+    if value < low or (high is not None and value > high):
+        bounds = f">= {low}" if high is None else f"between {low} and {high}"
+        raise bad(f"{name} must be {bounds}, got {value}", name)
+    return value
+
+
+def parse_stop(value) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(s, str) for s in value) and len(value) <= 4:
+        return tuple(s for s in value if s)
+    raise bad("stop must be a string or a list of up to 4 strings", "stop")
+
+
+def reject_unsupported(body: dict) -> None:
+    """Fields this server cannot honour get a 400, never a silently different answer."""
+    if body.get("n") not in (None, 1):
+        raise bad("n must be 1: this server writes one answer per request", "n", "unsupported_value")
+    if body.get("tools") or body.get("functions"):
+        raise bad("tools and functions are not supported by this server", "tools", "unsupported_value")
+    response_format = body.get("response_format")
+    if response_format is not None and (not isinstance(response_format, dict) or response_format.get("type") != "text"):
+        raise bad("response_format: only {\"type\": \"text\"} is supported", "response_format", "unsupported_value")
+
+
+def parse_chat(body) -> ChatCall:
+    """Validate a chat-completions body; unknown fields are accepted and ignored, as OpenAI clients expect."""
+    if not isinstance(body, dict):
+        raise bad("the body must be a JSON object")
+    reject_unsupported(body)
+    model = body.get("model") or MODEL_PREFIX
+    if not isinstance(model, str):
+        raise bad("model must be a string", "model")
+    strategy = body.get("strategy") or strategy_of(model)
+    if strategy not in STRATEGY_NAMES:
+        raise bad(f"unknown strategy {strategy!r}; choose one of {', '.join(STRATEGY_NAMES)}", "strategy")
+    messages, system = parse_messages(body.get("messages"))
+    max_tokens = number(body, "max_completion_tokens", 1, integer=True) or number(body, "max_tokens", 1, integer=True)
+    given = {"max_tokens": max_tokens, "temperature": number(body, "temperature", 0, 2),
+             "top_p": number(body, "top_p", 0, 1), "seed": number(body, "seed", -2**63, 2**64, integer=True)}
+    if given["seed"] is not None:
+        given["seed"] %= 2**32  # llama.cpp's sampler seed is 32-bit; OpenAI's is any integer
+    settings = SamplingSettings(**{k: v for k, v in given.items() if v is not None}, stop=parse_stop(body.get("stop")))
+    beta = number(body, "beta", 0)
+    if beta is not None and beta <= 0:
+        raise bad("beta must be > 0 (larger = closer to plain decoding)", "beta")
+    knobs = {"beta": beta, "top_attributes": number(body, "top_attributes", 1, 41, integer=True)}
+    stream_options = body.get("stream_options") or {}
+    if not isinstance(stream_options, dict):
+        raise bad("stream_options must be an object", "stream_options")
+    user = body.get("user")
+    return ChatCall(model=model, strategy=strategy, messages=messages, system=system, settings=settings,
+                    stream=bool(body.get("stream")), include_usage=bool(stream_options.get("include_usage")),
+                    user=user if isinstance(user, str) and user else None,  # some front ends send an object
+                    knobs={k: v for k, v in knobs.items() if v is not None})
+
+
+# -- responses ------------------------------------------------------------------------------------------
+def usage(last: Event) -> dict:
+    return {"prompt_tokens": last.n_prompt_tokens, "completion_tokens": last.n_tokens,
+            "total_tokens": last.n_prompt_tokens + last.n_tokens}
+
+
+def completion_body(completion_id: str, created: int, model: str, text: str, last: Event, extra: dict) -> dict:
+    return {"id": completion_id, "object": "chat.completion", "created": created, "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                         "logprobs": None, "finish_reason": last.finish_reason or "stop"}],
+            "usage": usage(last), "edge_drift": extra}
+
+
+class ChunkWriter:
+    """The streamed form: role chunk, content chunks, finish chunk, optional usage chunk, [DONE]."""
+
+    def __init__(self, completion_id: str, created: int, model: str, include_usage: bool):
+        self.head = {"id": completion_id, "object": "chat.completion.chunk", "created": created, "model": model}
+        self.include_usage = include_usage
+
+    def _chunk(self, delta: dict, finish: str | None) -> bytes:
+        data = {**self.head, "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+        if self.include_usage:
+            data["usage"] = None
+        return sse(data)
+
+    def role(self) -> bytes:
+        return self._chunk({"role": "assistant", "content": ""}, None)
+
+    def content(self, text: str) -> bytes:
+        return self._chunk({"content": text}, None)
+
+    def finish(self, last: Event) -> bytes:
+        return self._chunk({}, last.finish_reason or "stop")
+
+    def usage(self, last: Event) -> bytes:
+        return sse({**self.head, "choices": [], "usage": usage(last)})
+
+
+def sse(data) -> bytes:
+    return f"data: {json.dumps(data, ensure_ascii=False)}\n\n".encode()
+
+
+DONE = b"data: [DONE]\n\n"
