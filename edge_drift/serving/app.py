@@ -137,7 +137,8 @@ def create_app(assistant, *, api_key: str | None = None, queue_size: int = 8) ->
     @app.get("/health")
     async def health():
         return {"status": "ok", "model": assistant.llm.path.name, "slm": assistant.slm.path.name,
-                "queue": {"waiting": worker.waiting, "size": worker.queue_size, "busy": worker.current is not None}}
+                "queue": {"waiting": worker.waiting, "size": worker.queue_size, "busy": worker.current is not None,
+                          "completed": worker.completed, "cancelled": worker.cancelled}}
 
     @app.get("/v1/models")
     async def models():

@@ -70,6 +70,7 @@ class Worker:
         self._thread = threading.Thread(target=self._run, name="edge-drift-worker", daemon=True)
         self.current: Job | None = None
         self.completed = 0
+        self.cancelled = 0  # jobs that stopped early because their client went away
 
     def start(self) -> None:
         self._thread.start()
@@ -97,7 +98,9 @@ class Worker:
                 continue
             self.current = job
             try:
-                job.finish("result", job.work(self.owner, job))
+                result = job.work(self.owner, job)
+                self.cancelled += job.cancelled.is_set()
+                job.finish("result", result)
             except Exception as exc:  # the job's caller turns it into an HTTP error
                 job.finish("error", exc)
             finally:
