@@ -58,3 +58,25 @@ def bench_decode_command(model: str, n_tokens: int, all_strategies: bool, as_jso
                    f"   vs bound {row['vs_bound']:.2f}x   vs plain {row['vs_plain']:.2f}x")
     for row in result.get("strategies", []):
         click.echo(f"{row['strategy']:<13} {row['tokens_per_s']:7.1f} tokens/s   vs plain {row['vs_plain']:.2f}x")
+
+
+@bench.command("serve")
+@click.option("--model", default="default", show_default=True, help=MODEL_HELP)
+@click.option("--requests", "n_requests", default=8, show_default=True, type=click.IntRange(1),
+              help="Requests per measurement.")
+@click.option("--max-tokens", default=48, show_default=True, type=click.IntRange(1), help="Tokens per answer.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_serve_command(model: str, n_requests: int, max_tokens: int, as_json: bool) -> None:
+    """Served tokens/s and time to first token (1 and 4 clients) vs the library directly, in one run."""
+    from ..serving.benchmark import bench_serve
+
+    result = bench_serve(model, n_requests=n_requests, max_tokens=max_tokens)
+    if as_json:
+        echo_json(result)
+        return
+    direct = result["direct"]
+    click.echo(f"library:    {direct['tokens_per_s']:7.1f} tokens/s   first token p50 {direct['ttft_p50_s']:.3f}s "
+               f"p95 {direct['ttft_p95_s']:.3f}s")
+    for run in result["served"]:
+        click.echo(f"{run['clients']} client(s): {run['tokens_per_s']:7.1f} tokens/s   first token p50 "
+                   f"{run['ttft_p50_s']:.3f}s p95 {run['ttft_p95_s']:.3f}s   vs library {run['vs_direct']:.2f}x")
