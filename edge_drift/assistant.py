@@ -17,8 +17,9 @@ from .profile import FitReport, Profile, ProfileStore, check_user_name, fit_prof
 DEFAULT_STRATEGY = "drift"
 # Attribute system prompts are a few tokens longer than the LLM's; the sLM sequences need that room too.
 CONTEXT_MARGIN = 64
-# Each cached strategy keeps an sLM context warm (its KV cache); a few cover the active users.
-CACHED_STRATEGIES = 4
+# Each cached strategy keeps an sLM context warm (its KV cache, ~100 MB for 1k positions x 4 sequences of the
+# 135M model): enough for every strategy of one user, or the default strategy of several.
+CACHED_STRATEGIES = 8
 # Strategies that steer with a profile; pad can run on a written preference alone.
 PROFILE_FREE = ("plain", "pad")
 
@@ -66,6 +67,7 @@ class Assistant:
         self._exit = ExitStack()
         self._strategies: OrderedDict[tuple, tuple[Strategy, Profile | None]] = OrderedDict()
         self._profiles: dict[str, tuple[tuple[int, int], Profile]] = {}
+        self._pinned: dict[str, Profile] = {}
         try:
             self.llm = model if isinstance(model, Engine) else self._own(Engine(model, n_ctx=n_ctx))
             self.slm = self._open_same_family(slm, n_ctx)
@@ -105,8 +107,15 @@ class Assistant:
         self.close()
 
     # -- profiles -----------------------------------------------------------------------------------
+    def pin(self, profile: Profile) -> None:
+        """Answer profile.user with this in-memory profile instead of the store's (evaluations, benchmarks)."""
+        self.forget(profile.user)
+        self._pinned[profile.user] = profile
+
     def profile(self, user: str) -> Profile | None:
         """The user's profile (None if they have none), re-read only when its file changed."""
+        if user in self._pinned:
+            return self._pinned[user]
         path = self.store.path(user)
         try:
             stat = path.stat()

@@ -246,7 +246,7 @@ def evaluate_generation_on(engine, data: Path, fmt: str, user: str | None, strat
                            cache_path: Path | None = None, max_response_tokens: int = DEFAULT_MAX_RESPONSE_TOKENS,
                            progress_factory=None, judge_engine=None) -> dict:
     """Fit a profile on the first n_train pairs, answer the next n_prompts prompts, judge against plain."""
-    from .decoding import Models
+    from .assistant import Assistant
     from .judging import evaluate_generation
     from .profile import atomic_write, profile_from_differences
 
@@ -260,7 +260,8 @@ def evaluate_generation_on(engine, data: Path, fmt: str, user: str | None, strat
     if cache_path:
         atomic_write(cache_path, json.dumps(cache.to_dict()))
     profile = profile_from_differences(name, engine.identity.to_dict(), attributes, chosen - rejected)
-    report = evaluate_generation(Models(engine, engine), profile, pairs, prompts, strategy_names, settings,
-                                 progress_factory, judge_engine)
+    with Assistant(engine) as assistant:  # borrows the engine; closes the strategies' sLM contexts
+        report = evaluate_generation(assistant, profile, pairs, prompts, strategy_names, settings,
+                                     progress_factory, judge_engine)
     report.update(user=name, n_train=n_train, profile_top=[a.name for a in profile.selected])
     return report

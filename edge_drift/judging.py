@@ -139,27 +139,23 @@ JUDGE_EXAMPLES = 3  # a prompted judge's context holds a few of the user's choic
 JUDGE_HELD_OUT = 20  # pairs that measure a prompted judge's own accuracy
 
 
-def evaluate_generation(models, profile, judge_pairs: Sequence[Pair], prompts: Sequence[str],
+def evaluate_generation(assistant, profile, judge_pairs: Sequence[Pair], prompts: Sequence[str],
                         strategy_names: Sequence[str], settings, progress_factory=None, judge_engine=None) -> dict:
     """Answer held-out prompts with plain decoding and each strategy; independent judges say who wins."""
-    from .decoding import PlainStrategy, Request, generate_text
-    from .strategies import make_strategy
-
     held_out = set(prompts)
     others = [p for p in judge_pairs if p.prompt not in held_out]
     judge = TfidfJudge(others)
     assert not judge.prompts_seen & held_out  # the judge never trains on the prompts it judges
     answers: dict[str, list[str]] = {name: [] for name in ["plain", *strategy_names]}
-    strategies = {"plain": PlainStrategy(), **{n: make_strategy(n, profile) for n in strategy_names}}
+    assistant.pin(profile)
     progress = progress_factory(len(prompts), "generating") if progress_factory else None
     for prompt in prompts:
-        request = Request([{"role": "user", "content": prompt}], settings=settings)
-        for name, strategy in strategies.items():
-            answers[name].append(generate_text(models, strategy, request, profile.base_prompt)[0])
+        for name in answers:
+            text, _ = assistant.generate([{"role": "user", "content": prompt}], user=profile.user, strategy=name,
+                                         settings=settings)
+            answers[name].append(text)
         if progress:
             progress(1)
-    for strategy in strategies.values():
-        strategy.close()
     plain = answers.pop("plain")
     report = {"judge": {"kind": "tfidf+logistic-bt", "train_pairs": judge.n_train,
                         "held_out_accuracy": judge.held_out_accuracy},

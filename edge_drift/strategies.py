@@ -68,6 +68,19 @@ class SlmStrategy(Strategy):
             self._context = None
 
 
+ROOM_STEP = 1024  # sLM contexts grow in these steps, so a chat's later turns usually reuse the warm one
+
+
+def sequence_room(prompts: list[list[int]], request: Request, models: Models) -> int:
+    """Positions each sLM sequence needs (its prompt plus the whole answer), never more than the LLM's context.
+
+    A context sized to the LLM's full window would cost its KV memory for every sequence (4 sequences x
+    4096 positions is ~380 MB for the 135M model); most answers need a fraction of it.
+    """
+    need = max(map(len, prompts)) + request.settings.max_tokens + 1
+    return min(models.llm.llm.n_ctx(), -(-need // ROOM_STEP) * ROOM_STEP)
+
+
 def ranked_attributes(profile, top_attributes: int | None):
     """The profile's top-k attributes by |weight| (zero weights dropped, at least one kept)."""
     ranked = sorted(profile.attributes, key=lambda a: -abs(a.weight))
@@ -100,7 +113,7 @@ class ProfileStrategy(SlmStrategy):
         if not base_is_llm:
             systems.append(base)
         prompts = [models.slm.chat_tokens([{"role": "system", "content": s}, *request.messages]) for s in systems]
-        return self.follow(models.slm, prompts, models.llm.llm.n_ctx()), base_is_llm
+        return self.follow(models.slm, prompts, sequence_room(prompts, request, models)), base_is_llm
 
 
 def log_softmax_at(rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
@@ -340,7 +353,8 @@ class PadStrategy(SlmStrategy):
         # with a PersRM the LLM's system already holds the preference (see llm_system)
         system = llm_messages[0]["content"] if self.reward_model else f"{llm_messages[0]['content']} {self.preference}"
         prompt = engine.chat_tokens([{"role": "system", "content": system}, *request.messages])
-        return [PadProcessor(self.follow(engine, [prompt], models.llm.llm.n_ctx()), self.guidance, self.candidates)]
+        follower = self.follow(engine, [prompt], sequence_room([prompt], request, models))
+        return [PadProcessor(follower, self.guidance, self.candidates)]
 
 
 # -- system-prompt baseline and Best-of-N ---------------------------------------------------------------
