@@ -51,3 +51,14 @@ def test_progress_without_a_terminal_prints_position_lines(capsys):
     progress.update(2)  # quiet until the interval passes, except on the last step
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("scoring 3/3") and "eta 0s" in lines[0]
+
+
+def test_bench_serve_reports_every_key():
+    from edge_drift.serving.benchmark import bench_serve
+
+    result = bench_serve(n_requests=2, max_tokens=2, concurrency=(1, 2), rounds=1)
+    assert result["direct"]["tokens"] > 0 and [r["clients"] for r in result["served"]] == [1, 2]
+    for run in result["served"]:
+        assert run["tokens"] == result["direct"]["tokens"]  # same greedy answers through HTTP
+        assert set(run) >= {"tokens_per_s", "ttft_p50_s", "ttft_p95_s", "vs_direct"} and run["vs_direct"] > 0
+    assert result["min_vs_direct"] == min(r["vs_direct"] for r in result["served"])

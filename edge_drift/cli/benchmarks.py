@@ -62,9 +62,9 @@ def bench_decode_command(model: str, n_tokens: int, all_strategies: bool, as_jso
 
 @bench.command("serve")
 @click.option("--model", default="default", show_default=True, help=MODEL_HELP)
-@click.option("--requests", "n_requests", default=8, show_default=True, type=click.IntRange(1),
+@click.option("--requests", "n_requests", default=16, show_default=True, type=click.IntRange(1),
               help="Requests per measurement.")
-@click.option("--max-tokens", default=48, show_default=True, type=click.IntRange(1), help="Tokens per answer.")
+@click.option("--max-tokens", default=64, show_default=True, type=click.IntRange(1), help="Tokens per answer.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def bench_serve_command(model: str, n_requests: int, max_tokens: int, as_json: bool) -> None:
     """Served tokens/s and time to first token (1 and 4 clients) vs the library directly, in one run."""
