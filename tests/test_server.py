@@ -306,3 +306,14 @@ def test_a_full_queue_answers_503_at_once_and_never_cuts_a_running_stream(tmp_pa
         texts = {name: "".join(json.loads(line[6:])["choices"][0]["delta"].get("content", "")
                                for line in lines[1:-2]) for name, lines in results.items()}
         assert texts["running"] == texts["waiting"] and texts["running"]  # same greedy request, same full answer
+
+
+def test_a_non_loopback_host_without_a_key_is_refused_before_loading_anything(monkeypatch):
+    from click.testing import CliRunner
+
+    from edge_drift.cli import main
+
+    monkeypatch.delenv("EDGE_DRIFT_API_KEY", raising=False)
+    result = CliRunner().invoke(main, ["serve", "--host", "0.0.0.0", "--model", "/nonexistent.gguf"])
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert "--api-key" in result.output and "--allow-remote" in result.output  # not a model error: nothing loaded
