@@ -147,6 +147,21 @@ class Assistant:
         return self.fit(user, [pair], incremental=self.store.exists(check_user_name(user)),
                         progress_factory=progress_factory)
 
+    def unlearn(self, user: str, pair_key: str) -> Profile | None:
+        """Take one pair back (undo a vote): refit on the others from cached rewards, nothing is rescored.
+        Returns the new profile, or None when it was the last pair (the profile is gone, answers are plain)."""
+        profile = self.profile(user)
+        pairs = self.store.load_pairs(user)
+        kept = [p for p in pairs if p.key != pair_key]
+        if profile is None or len(kept) == len(pairs):
+            raise EdgeDriftError(f"user {user!r} has no pair {pair_key!r} to take back")
+        self.forget(user)
+        if not kept:
+            self.store.remove_profile(user)
+            return None
+        return self.fit(user, kept, solver=profile.solver, attributes=profile.attribute_set,
+                        top_k_attributes=profile.top_k, max_response_tokens=profile.max_response_tokens).profile
+
     def remove(self, user: str) -> None:
         """Delete the user's profile, pairs and cached rewards, and forget their warm strategies."""
         self.forget(user)

@@ -187,6 +187,25 @@ class ProfileStore:
             with self.votes_path(user).open("a", encoding="utf-8") as out:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
+    def drop_vote(self, user: str, vote_id: str) -> bool:
+        """Remove one recorded (unfitted) vote by its id; False when there is none."""
+        with self.lock(user):
+            path = self.votes_path(user)
+            if not path.is_file():
+                return False
+            lines = path.read_text(encoding="utf-8").splitlines(keepends=True)
+            kept = [line for line in lines if json.loads(line).get("id") != vote_id]
+            if len(kept) == len(lines):
+                return False
+            atomic_write(path, "".join(kept))
+            return True
+
+    def remove_profile(self, user: str) -> None:
+        """The profile and its pairs go; the rewards cache and recorded votes stay (undo of a first vote)."""
+        with self.lock(user):
+            self.path(user).unlink(missing_ok=True)
+            self.pairs_path(user).unlink(missing_ok=True)
+
     @contextmanager
     def lock(self, user: str) -> Iterator[None]:
         """One writer per user at a time (readers never need it: writes are atomic renames)."""

@@ -1,15 +1,18 @@
 """The FastAPI application: OpenAI-compatible chat, votes that refit a profile, and profile management."""
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import time
 import uuid
+from importlib import resources
 from collections import OrderedDict
 from dataclasses import dataclass
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import ContextOverflowError, EdgeDriftError, ProfileError
@@ -92,6 +95,7 @@ def create_app(assistant, *, api_key: str | None = None, queue_size: int = 8) ->
     """The server's routes over one Assistant, driven by one worker thread."""
     worker = Worker(assistant, queue_size)
     completions = Completions()
+    tasks = Tasks()
     app = FastAPI(title="edge-drift", version=_version(), docs_url=None, redoc_url=None,
                   on_startup=[worker.start], on_shutdown=[worker.stop])
     app.state.worker, app.state.completions, app.state.assistant = worker, completions, assistant
@@ -136,6 +140,14 @@ def create_app(assistant, *, api_key: str | None = None, queue_size: int = 8) ->
         except (json.JSONDecodeError, UnicodeDecodeError):
             raise bad("the body is not valid JSON") from None
 
+    # -- the page (issue 11): every asset ships in the package, nothing comes from a CDN -----------------
+    web = resources.files("edge_drift") / "web"
+    app.mount("/static", StaticFiles(directory=str(web)), name="static")
+
+    @app.get("/", include_in_schema=False)
+    async def page():
+        return HTMLResponse((web / "index.html").read_text(encoding="utf-8"))
+
     # -- health and models ---------------------------------------------------------------------------
     @app.get("/health")
     async def health():
@@ -157,10 +169,14 @@ def create_app(assistant, *, api_key: str | None = None, queue_size: int = 8) ->
 
         def work(owner, job):
             prepared = owner.prepare(call.messages, user=user, strategy=call.strategy, system=call.system,
-                                     settings=call.settings, fallback_to_plain=True, **call.knobs)
+                                     settings=call.settings, fallback_to_plain=True, trim=call.trim_history,
+                                     **call.knobs)
             events = owner.run(prepared)
             first = next(events)  # headers go out with the first token (or not at all, if it fails)
-            job.emit(({**prepared.steering.describe(), "notice": prepared.steering.notice}, [first]))
+            notices = [prepared.steering.notice, prepared.dropped and
+                       f"dropped the {prepared.dropped} oldest turn(s) to fit the context"]
+            job.emit(({**prepared.steering.describe(), "dropped_turns": prepared.dropped,
+                       "notice": "; ".join(n for n in notices if n) or None}, [first]))
             batch, flushed = [], time.monotonic()
             for event in events:
                 if job.cancelled.is_set():
@@ -244,14 +260,34 @@ def create_app(assistant, *, api_key: str | None = None, queue_size: int = 8) ->
             raise bad("feedback needs a user: the X-Edge-Drift-User header or the body's `user`", "user")
         pair, winner = vote_pair(body, user, completions)
         if pair is None:  # tie or both bad: the user's data, recorded, but nothing to fit
-            record = {"winner": winner, "a": body.get("a"), "b": body.get("b"), "at": int(time.time())}
+            record = {"id": f"vote-{uuid.uuid4().hex[:16]}", "winner": winner, "a": body.get("a"), "b": body.get("b"),
+                      "at": int(time.time())}
             await run(lambda owner, job: owner.store.record_vote(user, record))
-            return {"object": "feedback", "user": user, "winner": winner, "fitted": False}
+            return {"object": "feedback", "id": record["id"], "user": user, "winner": winner, "fitted": False}
         report = await run(lambda owner, job: owner.feedback(user, pair))
-        return {"object": "feedback", "user": user, "winner": winner, "fitted": True,
+        return {"object": "feedback", "id": f"pair-{pair.key}", "user": user, "winner": winner, "fitted": True,
                 "n_pairs": report.profile.n_pairs, "n_new_pairs": report.n_new_pairs,
                 "moved": [{"attribute": name, "before": old, "after": new} for name, old, new in report.moves()],
                 "profile": profile_summary(report.profile)}
+
+    @v1.delete("/feedback/{vote_id}")
+    async def undo_feedback(vote_id: str, request: Request, user: str | None = None):
+        """Take a vote back by the id /v1/feedback answered with: its pair leaves the profile (refit from
+        cached rewards), or a recorded tie/both-bad is dropped."""
+        user = resolve_user(request, user)
+        if user is None:
+            raise bad("undo needs a user: the X-Edge-Drift-User header or ?user=", "user")
+
+        def work(owner, job):
+            if vote_id.startswith("pair-"):
+                return owner.unlearn(user, vote_id[len("pair-"):])
+            if not owner.store.drop_vote(user, vote_id):
+                raise ApiError(404, f"no vote {vote_id!r} for user {user!r}", param="vote_id", code="vote_not_found")
+            return owner.profile(user)
+
+        profile = await run(work)
+        return {"object": "feedback.deleted", "id": vote_id, "user": user, "deleted": True,
+                "profile": profile_summary(profile) if profile else None}
 
     # -- profiles -----------------------------------------------------------------------------------------
     @v1.get("/profiles")
@@ -286,17 +322,32 @@ def create_app(assistant, *, api_key: str | None = None, queue_size: int = 8) ->
         return {"object": "profile.export", "profile": profile.to_dict(), "pairs": [p.to_dict() for p in pairs]}
 
     @v1.post("/profiles/{user}/import")
-    async def import_pairs(user: str, request: Request):
+    async def import_pairs(user: str, request: Request, background: bool = False):
+        """Fit pairs into a profile; with ?background=true answer 202 with a task to poll for progress."""
         user = valid_user(user, "user")
         pairs, options = import_body(await request.body(), request.headers.get("content-type", ""))
         replace = options.pop("replace", False)
-        report = await run(lambda owner, job: owner.fit(user, pairs, incremental=owner.store.exists(user)
-                                                        and not replace, **options))
-        return {"object": "profile.import", "user": user, "n_pairs": report.profile.n_pairs,
-                "n_new_pairs": report.n_new_pairs, "n_duplicates": report.n_duplicates,
-                "seconds": round(report.stats.seconds, 2),
-                "moved": [{"attribute": name, "before": old, "after": new} for name, old, new in report.moves()],
-                "profile": profile_summary(report.profile)}
+        task = FitTask(len(pairs)) if background else None
+
+        def work(owner, job):
+            if task:
+                task.start()
+            report = owner.fit(user, pairs, incremental=owner.store.exists(user) and not replace,
+                               progress_factory=task.progress_factory if task else None, **options)
+            return import_summary(user, report)
+
+        if task is None:
+            return await run(work)
+        job = await submit(work)
+        tasks.add(task, job)
+        return JSONResponse(task.to_dict(), status_code=202)
+
+    @v1.get("/tasks/{task_id}")
+    async def get_task(task_id: str):
+        task = tasks.get(task_id)
+        if task is None:
+            raise ApiError(404, f"no task {task_id!r} (tasks are kept in memory for a while)", code="task_not_found")
+        return task.to_dict()
 
     def load_profile(user: str):
         user = valid_user(user, "user")
@@ -307,6 +358,60 @@ def create_app(assistant, *, api_key: str | None = None, queue_size: int = 8) ->
 
     app.include_router(v1)
     return app
+
+
+def import_summary(user: str, report) -> dict:
+    return {"object": "profile.import", "user": user, "n_pairs": report.profile.n_pairs,
+            "n_new_pairs": report.n_new_pairs, "n_duplicates": report.n_duplicates,
+            "seconds": round(report.stats.seconds, 2),
+            "moved": [{"attribute": name, "before": old, "after": new} for name, old, new in report.moves()],
+            "profile": profile_summary(report.profile)}
+
+
+class FitTask:
+    """A background fit the page can poll: queued -> running (pairs scored, ETA) -> done or error."""
+
+    def __init__(self, total: int):
+        self.id = f"task-{uuid.uuid4().hex[:16]}"
+        self.total, self.done = total, 0
+        self.state = "queued"
+        self.started: float | None = None
+        self.result: dict | None = None
+        self.error: dict | None = None
+
+    def start(self) -> None:  # on the worker thread: plain attribute writes, read by the loop
+        self.state, self.started = "running", time.monotonic()
+
+    def progress_factory(self, total: int, label: str | None = None):
+        self.total = total
+
+        def update(n: int = 1) -> None:
+            self.done += n
+        return update
+
+    def to_dict(self) -> dict:
+        elapsed = time.monotonic() - self.started if self.started else 0.0
+        eta = elapsed / self.done * (self.total - self.done) if self.done and self.state == "running" else None
+        return {"object": "task", "id": self.id, "state": self.state, "done": self.done, "total": self.total,
+                "elapsed_s": round(elapsed, 1), "eta_s": None if eta is None else round(eta, 1),
+                "result": self.result, "error": self.error}
+
+
+class Tasks(OrderedDict):
+    """Recent background tasks (bounded), each finished by a small coroutine that waits for its job."""
+
+    def add(self, task: FitTask, job) -> None:
+        self[task.id] = task
+        while len(self) > 64:
+            self.popitem(last=False)
+        task.watcher = asyncio.ensure_future(self._finish(task, job))  # kept: a bare task may be collected
+
+    @staticmethod
+    async def _finish(task: FitTask, job) -> None:
+        try:
+            task.result, task.state = await job.result(), "done"
+        except Exception as exc:
+            task.error, task.state = as_api_error(exc).body()["error"], "error"
 
 
 def vote_pair(body: dict, user: str, completions: Completions) -> tuple[Pair | None, str]:

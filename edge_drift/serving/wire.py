@@ -64,6 +64,7 @@ class ChatCall:
     include_usage: bool = False
     user: str | None = None
     knobs: dict = field(default_factory=dict)
+    trim_history: bool = False  # drop the oldest turns that do not fit (the web page) instead of a 400
 
 
 def text_of(content, where: str) -> str:
@@ -166,7 +167,8 @@ def parse_chat(body) -> ChatCall:
     return ChatCall(model=model, strategy=strategy, messages=messages, system=system, settings=settings,
                     stream=bool(body.get("stream")), include_usage=bool(stream_options.get("include_usage")),
                     user=user if isinstance(user, str) and user else None,  # some front ends send an object
-                    knobs={k: v for k, v in knobs.items() if v is not None})
+                    knobs={k: v for k, v in knobs.items() if v is not None},
+                    trim_history=body.get("trim_history") is True)
 
 
 # -- responses ------------------------------------------------------------------------------------------
