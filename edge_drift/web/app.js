@@ -120,6 +120,11 @@ async function addUser(event) {
   clearError();
   const name = $("new-user").value.trim();
   if (!name) return showError(new Error("type a name for the new user"));
+  // The server's rule (names become folder names); checked here too because a '/' never reaches it as a name.
+  if (!/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(name) || name.includes("..")) {
+    return showError(new Error(`invalid user name '${name}': use 1-64 letters, digits, '_', '.' or '-', ` +
+      "starting with a letter or digit"));
+  }
   try {
     await api(`/v1/profiles/${encodeURIComponent(name)}`);
   } catch (error) {
@@ -241,7 +246,8 @@ async function vote(winner) {
   setVoting(false);
   ["a", "b"].forEach((side) => {
     const info = pair[side];
-    $("label-" + side).textContent = `(${info.kind === "steered" ? info.strategy + ", steered" : "plain"})`;
+    $("label-" + side).textContent = info.kind === "plain" ? "(plain)"
+      : info.strategy === "plain" ? "(your profile: none yet, so plain)" : `(${info.strategy}, steered by your profile)`;
   });
   if (winner === "a" || winner === "b") $("answer-" + winner).classList.add("chosen");
   $("vote-result").textContent = "Learning from your vote…";
@@ -299,7 +305,7 @@ function showProfile(profile, moved = null) {
   }
   const accuracy = profile.cv_accuracy == null ? "n/a" : profile.cv_accuracy.toFixed(2);
   $("profile-stats").textContent = `${profile.n_pairs} pair(s) · cv accuracy ${accuracy} · solver ${profile.solver}` +
-    ` · top ${profile.top_k} steer`;
+    ` · top ${Math.min(profile.top_k, profile.attributes.length)} steer`;
   const before = state.weights;
   state.weights = Object.fromEntries(profile.attributes.map((a) => [a.name, a.weight]));
   if (!moved && before) {

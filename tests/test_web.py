@@ -1,0 +1,184 @@
+"""The web page in a real headless Chromium (Debian's, driven by Playwright) against a real `edge-drift serve`."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from edge_drift.serving.process import ServerProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "out" / "web"
+CHROMIUM = os.environ.get("EDGE_DRIFT_CHROMIUM", "/usr/bin/chromium")
+# Offline: without these Chromium keeps trying to reach Google's services, which this machine refuses.
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
+ATTRIBUTES = "concise,storyteller,vivid"
+WAIT_MS = 120_000
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).exists():
+        message = f"{CHROMIUM} not found: `make test` installs Debian's chromium (apt-get install chromium)"
+        if os.environ.get("CI"):
+            pytest.fail(message)  # CI must run the browser tests, never skip them
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("web")
+    with ServerProcess("--profiles-dir", str(folder / "profiles"), "--attributes", ATTRIBUTES,
+                       log=folder / "serve.log") as process:
+        process.profiles = folder / "profiles"
+        yield process
+
+
+@pytest.fixture
+def page(browser, server):
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, accept_downloads=True)
+    opened = context.new_page()
+    errors: list[str] = []
+    opened.on("pageerror", lambda error: errors.append(str(error)))
+    opened.goto(server.url + "/")
+    yield opened
+    context.close()
+    assert not errors, errors  # no uncaught JavaScript error on any page
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def wait_text(page, selector: str, text: str) -> None:
+    page.wait_for_function("([s, t]) => document.querySelector(s).textContent.includes(t)", arg=[selector, text],
+                           timeout=WAIT_MS)
+
+
+def compare_round(page, prompt: str) -> tuple[str, str]:
+    """Ask for two answers; they arrive unlabelled, and keyboard focus lands on the first vote button."""
+    page.fill("#compare-input", prompt)
+    page.click("#compare")
+    page.wait_for_function("!document.querySelector('#vote-a').disabled", timeout=WAIT_MS)
+    assert page.inner_text("#label-a") == "" and page.inner_text("#label-b") == ""  # blind until the vote
+    return page.inner_text("#text-a"), page.inner_text("#text-b")
+
+
+def test_create_chat_compare_vote_undo_export_import_delete(page, server, tmp_path):
+    page.fill("#new-user", "pat")
+    page.click("text=Add")
+    wait_text(page, "#profile-user", "pat")
+    page.reload()  # the choice persists in the browser
+    assert page.input_value("#user-select") == "pat"
+
+    page.fill("#chat-input", "How do I fix a flat bike tire?")
+    page.keyboard.press("Enter")
+    page.wait_for_function("document.querySelectorAll('#messages li').length === 2 && "
+                           "!document.querySelector('#send').disabled", timeout=WAIT_MS)
+    answer = page.inner_text("#messages li.assistant .body")
+    assert len(answer) > 20 and answer != "…"
+    page.fill("#chat-input", "Write a very long essay about the history of bridges.")
+    page.click("#send")
+    page.wait_for_function("document.querySelectorAll('#messages li.assistant .body')[1].textContent.length > 5",
+                           timeout=WAIT_MS)
+    page.click("#stop")  # the stop button ends a stream mid-way and keeps what came
+    wait_text(page, "#messages", "[stopped]")
+    shot(page, "chat")
+
+    page.click("#tab-compare")
+    first = compare_round(page, "How do I start journaling?")
+    assert first[0] and first[1]
+    page.keyboard.press("a")  # keyboard-only voting
+    wait_text(page, "#vote-result", "Learned: 1 pair(s)")
+    labels = sorted([page.inner_text("#label-a"), page.inner_text("#label-b")])
+    assert labels == ["(plain)", "(your profile: none yet, so plain)"]  # pat's first vote: no profile yet
+    wait_text(page, "#profile-stats", "1 pair(s)")
+    chart_after_one = page.get_attribute("#chart", "aria-label")
+    assert page.locator("#chart rect").count() == 3 and "concise" in chart_after_one
+
+    compare_round(page, "What should I cook tonight?")
+    page.keyboard.press("b")
+    wait_text(page, "#vote-result", "Learned: 2 pair(s)")
+    labels = sorted([page.inner_text("#label-a"), page.inner_text("#label-b")])
+    assert labels == ["(drift, steered by your profile)", "(plain)"]  # now the first vote steers
+    wait_text(page, "#profile-stats", "2 pair(s)")
+    assert page.get_attribute("#chart", "aria-label") != chart_after_one  # the chart moved with the vote
+    assert page.inner_text("#moved").startswith("What moved:")
+    shot(page, "compare")
+
+    page.keyboard.press("u")  # undo the last vote
+    wait_text(page, "#profile-stats", "1 pair(s)")
+    assert page.get_attribute("#chart", "aria-label") == chart_after_one
+
+    with page.expect_download() as download:
+        page.click("#export-json")
+    exported = json.loads(Path(download.value.path()).read_text())
+    assert exported["profile"]["user"] == "pat" and len(exported["pairs"]) == 1
+    with page.expect_download() as download:
+        page.click("#export-pairs")
+    assert download.value.suggested_filename == "pat.pairs.jsonl"
+    assert len(Path(download.value.path()).read_text().splitlines()) == 1
+
+    pairs = tmp_path / "more.jsonl"
+    pairs.write_text("".join((ROOT / "profiles" / "examples" / "terse_tim.pairs.jsonl").read_text()
+                             .splitlines(keepends=True)[:3]))
+    page.set_input_files("#import-file", str(pairs))
+    page.click("#import")
+    wait_text(page, "#import-status", "fitted 4 pair(s) (3 new)")
+    assert page.get_attribute("#import-progress", "value") == page.get_attribute("#import-progress", "max")
+    wait_text(page, "#profile-stats", "4 pair(s)")
+    shot(page, "profile")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#delete")
+    wait_text(page, "#profile-stats", "no profile yet")
+    assert not list(server.profiles.glob("pat.*"))
+
+
+def test_errors_show_in_the_page_and_old_turns_are_dropped_with_a_notice(page):
+    page.fill("#new-user", "../etc")
+    page.click("text=Add")
+    wait_text(page, "#alert", "invalid user name")
+    assert page.is_visible("#alert")
+
+    page.select_option("#strategy", "plain")
+    page.fill("#chat-input", "word " * 5000)  # alone larger than the model's context
+    page.click("#send")
+    wait_text(page, "#alert", "does not fit")
+
+    for _ in range(3):  # three long turns: the third request cannot carry the first two
+        page.fill("#chat-input", "Summarize this: " + "lorem ipsum " * 400)
+        page.click("#send")
+        page.wait_for_function("!document.querySelector('#send').disabled", timeout=WAIT_MS)
+    wait_text(page, "#notice", "dropped the")
+    assert page.is_visible("#notice")
+
+
+def test_phone_width_keyboard_and_screen_reader_names(browser, server):
+    context = browser.new_context(viewport={"width": 375, "height": 800})
+    page = context.new_page()
+    page.goto(server.url + "/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 375  # nothing sticks out sideways
+    for control in ("#send", "#compare-input", "#chat-input", "#beta", "#strategy", "#user-select", "#tab-compare"):
+        box = page.locator(control).bounding_box() if page.is_visible(control) else None
+        assert box is None or box["x"] + box["width"] <= 375, control
+    unnamed = page.evaluate("""() => [...document.querySelectorAll('button, input, select, textarea')].filter(el => {
+        const labelled = el.id && document.querySelector(`label[for="${el.id}"]`);
+        return !(labelled || el.getAttribute('aria-label') || el.getAttribute('aria-labelledby')
+                 || el.textContent.trim());
+    }).map(el => el.outerHTML)""")
+    assert unnamed == []
+    page.keyboard.press("Tab")  # the first control takes the keyboard focus, visibly
+    assert page.evaluate("document.activeElement.id") == "user-select"
+    shot(page, "phone")
+    context.close()
