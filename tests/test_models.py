@@ -57,3 +57,14 @@ def test_pulled_hub_reference_resolves_offline():
 @pytest.mark.parametrize("text", ["../x/y.gguf", "a/b", "/abs/x/y.gguf", "a//b.gguf"])
 def test_non_hub_strings_are_not_hub_refs(text):
     assert HubRef.parse(text) is None
+
+
+def test_a_mistyped_local_path_is_not_taken_for_a_hub_model(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models" / "smol").mkdir(parents=True)
+    with pytest.raises(ModelNotFoundError, match="model file not found: models/smol/typo.gguf") as info:
+        resolve_model("models/smol/typo.gguf")  # its folder is here: a local path, whatever its shape
+    assert "pull" not in str(info.value)
+    with pytest.raises(ModelNotFoundError, match="neither a local file nor a downloaded hub model") as info:
+        resolve_model("nowhere/repo/model.gguf")
+    assert "edge-drift models pull nowhere/repo/model.gguf" in str(info.value)

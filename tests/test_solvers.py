@@ -54,8 +54,13 @@ def test_auto_uses_drift_when_data_are_scarce_and_reports_cv():
     _, differences = synthetic(6)
     fit = fit_weights(differences, "auto")
     assert fit.solver == "drift" and fit.cv_accuracy is not None
-    _, differences = synthetic(40)
-    assert fit_weights(differences, "auto").solver in ("drift", "bt")
+    # 60 pairs where the mean direction misleads: attribute 0 is small but always right, attribute 1 has a
+    # large mean and huge noise. Drift's d/||d|| follows attribute 1; Bradley-Terry finds attribute 0.
+    rng = np.random.default_rng(0)
+    differences = np.stack([np.abs(rng.normal(0.3, 0.1, 60)), 3.0 + 10.0 * rng.normal(size=60)], axis=1)
+    assert cross_validated_accuracy(differences, "drift") < 0.7
+    fit = fit_weights(differences, "auto")
+    assert fit.solver == "bt" and fit.cv_accuracy > 0.95 and abs(fit.weights[0]) > 0.99
     with pytest.raises(ValueError, match="unknown solver"):
         fit_weights(differences, "sgd")
 

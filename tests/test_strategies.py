@@ -10,6 +10,7 @@ from helpers import ATTRS, BASE, Recording, make_profile
 from scipy.special import log_softmax
 
 from edge_drift.cli import main
+from edge_drift.errors import EdgeDriftError
 from edge_drift.decoding import Models, Request, SamplingSettings, generate_text
 from edge_drift.strategies import (STRATEGY_NAMES, ArgsStrategy, BestOfNStrategy, PadStrategy, PandaSchedule,
                                    PandaStrategy, PromptStrategy, make_strategy, profile_rewards)
@@ -107,9 +108,12 @@ def test_best_of_n_keeps_the_highest_profile_reward(engine, profile):
     strategy = BestOfNStrategy(profile, samples=3)
     request = Request(QUESTION, settings=SamplingSettings(temperature=0.9, max_tokens=8, seed=3))
     text, event = generate_text(Models(engine, engine), strategy, request, BASE)
-    assert len(event.info["rewards"]) == 3 and event.info["chosen"] == int(np.argmax(event.info["rewards"]))
-    again = profile_rewards(engine, profile, strategy.attributes, request, [text])[0]
-    assert again == pytest.approx(max(event.info["rewards"]), abs=1e-3)
+    samples = event.info["answers"]
+    assert len(samples) == 3 and len(set(samples)) > 1  # otherwise choosing among them would test nothing
+    # each sample scored again on its own (one answer per call, not the strategy's batch) picks the same one
+    rewards = [profile_rewards(engine, profile, strategy.attributes, request, [answer])[0] for answer in samples]
+    assert text == samples[int(np.argmax(rewards))]
+    np.testing.assert_allclose(event.info["rewards"], rewards, atol=1e-3)
 
 
 def test_pad_takes_the_preference_from_the_profile(engine, profile):
@@ -120,8 +124,21 @@ def test_pad_takes_the_preference_from_the_profile(engine, profile):
 
 
 def test_unknown_strategy_lists_valid_ones(profile):
-    with pytest.raises(Exception, match="choose one of drift, pad, panda, args, best-of-n, prompt, plain"):
+    with pytest.raises(EdgeDriftError, match="choose one of drift, pad, panda, args, best-of-n, prompt, plain"):
         make_strategy("beam", profile)
+
+
+@pytest.mark.parametrize("knob, value", [("beta", 0), ("beta", -1.0), ("beta", float("nan")), ("guidance", float("inf")),
+                                          ("guidance", -0.5), ("max_kl", -1), ("max_kl", 0.0), ("candidates", 0),
+                                          ("samples", 2.5), ("top_attributes", 0)])
+def test_every_strategy_knob_is_checked_where_it_is_given(profile, knob, value):
+    name = {"beta": "drift", "guidance": "args", "max_kl": "panda", "candidates": "pad", "samples": "best-of-n",
+            "top_attributes": "prompt"}[knob]
+    with pytest.raises(EdgeDriftError, match=f"--{knob.replace('_', '-')} must be a number"):
+        make_strategy(name, profile, **{knob: value})
+    flag = f"--{knob.replace('_', '-')}"
+    result = CliRunner().invoke(main, ["generate", "--strategy", name, flag, str(value), "--user", "../x", "Hi"])
+    assert result.exit_code == 2 and f"Invalid value for '{flag}'" in result.output  # refused while parsing
 
 
 @pytest.mark.parametrize("name", STRATEGY_NAMES)

@@ -29,6 +29,13 @@ class FriendlyGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             ctx.exit(130)
+        except OSError as exc:  # a folder or file the user pointed at that cannot be read or written
+            if os.environ.get("EDGE_DRIFT_DEBUG"):
+                traceback.print_exc()
+            where = f" {exc.filename}" if exc.filename else ""
+            click.echo(f"Error: cannot use{where}: {exc.strerror or exc}; check that it exists and that you may "
+                       "read and write it (or pass another --profiles-dir / --model)", err=True)
+            ctx.exit(1)
 
 
 def echo_json(data) -> None:

@@ -1,7 +1,6 @@
 """`edge-drift generate` and `edge-drift chat`: steered decoding from the terminal."""
 from __future__ import annotations
 
-import math
 import sys
 
 import click
@@ -50,6 +49,24 @@ lambda capped by KL; args: top-k log-prob + guidance x profile reward; best-of-n
 the profile's reward keeps one; prompt: top attributes written into the system prompt; plain: off."""
 
 
+class Knob(click.ParamType):
+    """A strategy number checked when the command line is parsed (nan, inf and out-of-range values refused)."""
+
+    def __init__(self, knob: str, integer: bool = False):
+        self.knob, self.integer = knob, integer
+        self.name = "integer" if integer else "number"
+
+    def convert(self, value, param, ctx):
+        from ..strategies import check_knob
+
+        try:
+            number = int(value) if self.integer else float(value)
+            check_knob(self.knob, number)
+        except (ValueError, EdgeDriftError) as exc:
+            self.fail(str(exc) if isinstance(exc, EdgeDriftError) else f"{value!r} is not a number", param, ctx)
+        return number
+
+
 def steering_options(function):
     from ..strategies import STRATEGY_NAMES
 
@@ -59,17 +76,17 @@ def steering_options(function):
         click.option("--slm", default=None, help="The sLM that steers (same tokenizer) [default: --model]."),
         click.option("--strategy", type=click.Choice(STRATEGY_NAMES), default="drift", show_default=True,
                      help=STRATEGY_HELP),
-        click.option("--beta", type=float, help="drift: strength; larger = closer to plain [default: profile's, 0.5]."),
-        click.option("--top-attributes", type=click.IntRange(1), help="Attributes used [default: profile's top-k]."),
+        click.option("--beta", type=Knob("beta"), help="drift: strength; larger = closer to plain [default: profile's, 0.5]."),
+        click.option("--top-attributes", type=Knob("top_attributes", integer=True), help="Attributes used [default: profile's top-k]."),
         click.option("--no-steer", is_flag=True, help="Turn steering off (plain decoding) to compare."),
         click.option("--system", default=None, help="Your own instructions, added after the base system prompt."),
-        click.option("--guidance", type=float, help="pad/args: reward weight w [default: 1.0]."),
-        click.option("--candidates", type=click.IntRange(1), default=10, show_default=True,
+        click.option("--guidance", type=Knob("guidance"), help="pad/args: reward weight w [default: 1.0]."),
+        click.option("--candidates", type=Knob("candidates", integer=True), default=10, show_default=True,
                      help="pad/args/panda: top-k tokens considered per step."),
-        click.option("--samples", type=click.IntRange(1), default=4, show_default=True, help="best-of-n: answers sampled."),
+        click.option("--samples", type=Knob("samples", integer=True), default=4, show_default=True, help="best-of-n: answers sampled."),
         click.option("--preference", help="pad: the preference in words [default: the profile's, or its top attributes]."),
         click.option("--reward-model", help="pad: a personalized reward model GGUF (same tokenizer) [default: zero-shot]."),
-        click.option("--max-kl", type=float, help="panda: KL cap (nats) on each step's steering [default: 0.5]."),
+        click.option("--max-kl", type=Knob("max_kl"), help="panda: KL cap (nats) on each step's steering [default: 0.5]."),
     ]
     for option in reversed(options):
         function = option(function)
@@ -186,11 +203,12 @@ def chat_command(line: str, session) -> bool:
             session.reset()
             click.echo("conversation cleared")
         elif command == "/beta":
+            from ..strategies import check_knob
+
             value = float(argument)
             if session.strategy != "drift":
                 raise EdgeDriftError("/beta applies to the drift strategy only")
-            if not (value > 0 and math.isfinite(value)):
-                raise EdgeDriftError("beta must be a positive number, e.g. /beta 0.5")
+            check_knob("beta", value)
             session.options["beta"] = value
             click.echo(f"beta = {value}")
         elif command == "/profile":

@@ -6,7 +6,8 @@ import math
 from dataclasses import dataclass, field
 
 from ..decoding import Event, SamplingSettings
-from ..strategies import STRATEGY_NAMES
+from ..errors import EdgeDriftError
+from ..strategies import STRATEGY_NAMES, check_knob
 
 MODEL_PREFIX = "edge-drift"
 DEFAULT_MODEL_STRATEGY = "drift"
@@ -156,10 +157,12 @@ def parse_chat(body) -> ChatCall:
     if given["seed"] is not None:
         given["seed"] %= 2**32  # llama.cpp's sampler seed is 32-bit; OpenAI's is any integer
     settings = SamplingSettings(**{k: v for k, v in given.items() if v is not None}, stop=parse_stop(body.get("stop")))
-    beta = number(body, "beta", 0)
-    if beta is not None and beta <= 0:
-        raise bad("beta must be > 0 (larger = closer to plain decoding)", "beta")
-    knobs = {"beta": beta, "top_attributes": number(body, "top_attributes", 1, 41, integer=True)}
+    knobs = {knob: body.get(knob) for knob in ("beta", "top_attributes") if body.get(knob) is not None}
+    for knob, value in knobs.items():
+        try:
+            check_knob(knob, value)
+        except EdgeDriftError as exc:
+            raise bad(str(exc).replace(f"--{knob.replace('_', '-')}", knob), knob) from None
     stream_options = body.get("stream_options") or {}
     if not isinstance(stream_options, dict):
         raise bad("stream_options must be an object", "stream_options")
@@ -167,7 +170,7 @@ def parse_chat(body) -> ChatCall:
     return ChatCall(model=model, strategy=strategy, messages=messages, system=system, settings=settings,
                     stream=bool(body.get("stream")), include_usage=bool(stream_options.get("include_usage")),
                     user=user if isinstance(user, str) and user else None,  # some front ends send an object
-                    knobs={k: v for k, v in knobs.items() if v is not None},
+                    knobs=knobs,
                     trim_history=body.get("trim_history") is True)
 
 

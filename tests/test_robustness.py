@@ -1,0 +1,155 @@
+"""Whatever bytes sit in a user's files, edge-drift answers with a result or its own one-line error."""
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edge_drift.cli import main
+from edge_drift.errors import EdgeDriftError
+from edge_drift.pairs import read_pairs
+from edge_drift.profile import ProfileStore
+from edge_drift.rewards import LogProbCache
+
+GOOD = {"prompt": "Q?", "chosen": "Short.", "rejected": "A long, winding answer."}
+SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20),
+                           lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                                        max_size=4), max_leaves=12)
+# Byte soup, JSON-ish lines, and objects that look like pairs with some fields of the wrong kind.
+pair_like = st.fixed_dictionaries({}, optional={"prompt": json_values | st.text(), "chosen": json_values | st.text(),
+                                                "rejected": json_values | st.text(), "messages": json_values,
+                                                "system": json_values})
+file_bytes = st.one_of(
+    st.binary(max_size=300),
+    st.lists(st.one_of(pair_like.map(json.dumps), st.text(max_size=40), st.just(json.dumps(GOOD))),
+             max_size=5).map(lambda lines: "\n".join(lines).encode("utf-8", "surrogatepass")),
+)
+
+
+@SETTINGS
+@given(content=file_bytes)
+def test_any_pairs_file_reads_or_fails_with_a_pairs_error(tmp_path, content):
+    path = tmp_path / "pairs.jsonl"
+    path.write_bytes(content)
+    try:
+        parsed = read_pairs(path)
+    except EdgeDriftError as exc:
+        assert "\n" not in str(exc) and str(path) in str(exc)
+    else:
+        assert parsed.pairs and all(p.chosen.strip() != p.rejected.strip() for p in parsed.pairs)
+
+
+def valid_profile(user: str) -> dict:
+    return {"schema_version": 1, "user": user, "slm": {"file_name": "m.gguf", "sha256": "0" * 64},
+            "base_prompt": "You are an AI assistant.", "solver": "drift", "n_pairs": 2, "cv_accuracy": None,
+            "top_k": 1, "beta": 0.5, "max_response_tokens": 32, "created_at": "2026-01-01T00:00:00+00:00",
+            "updated_at": "2026-01-01T00:00:00+00:00", "preference_text": None, "selected_attributes": ["concise"],
+            "attributes": [{"name": "concise", "prompt": "You are a concise AI assistant.", "weight": 1.0,
+                            "unit_preference": 0.5, "selected": True}]}
+
+
+def mutated_profiles():
+    """A valid profile with one field replaced by any JSON value, or bytes that are not one at all."""
+    fields = list(valid_profile("u"))
+    return st.one_of(
+        st.binary(max_size=200),
+        st.tuples(st.sampled_from(fields), json_values).map(
+            lambda change: json.dumps({**valid_profile("u"), change[0]: change[1]}).encode()),
+        st.tuples(st.sampled_from(["name", "prompt", "weight", "unit_preference", "selected"]), json_values).map(
+            lambda change: json.dumps({**valid_profile("u"), "attributes": [
+                {**valid_profile("u")["attributes"][0], change[0]: change[1]}]}).encode()),
+    )
+
+
+@SETTINGS
+@given(content=mutated_profiles())
+def test_any_profile_file_loads_or_fails_with_a_profile_error(tmp_path, content):
+    store = ProfileStore(tmp_path)
+    store.path("u").write_bytes(content)
+    try:
+        profile = store.load("u")
+    except EdgeDriftError as exc:
+        assert "\n" not in str(exc)
+    else:
+        assert profile.user == "u" and all(isinstance(a.weight, float) for a in profile.attributes)
+
+
+@SETTINGS
+@given(content=st.one_of(st.binary(max_size=200), json_values.map(lambda v: json.dumps(v).encode()),
+                         st.dictionaries(st.text(max_size=8), json_values, max_size=3).map(
+                             lambda e: json.dumps({"version": 1, "slm_sha256": "x", "max_response_tokens": 32,
+                                                   "entries": e}).encode())))
+def test_a_damaged_rewards_cache_costs_recomputation_never_an_error(tmp_path, content):
+    store = ProfileStore(tmp_path)
+    store.rewards_path("u").write_bytes(content)
+    cache = store.load_cache("u", "x", 32)
+    assert isinstance(cache, LogProbCache) and all(isinstance(v, float) for v in cache.entries.values())
+
+
+def test_a_corrupt_pairs_sidecar_is_named_not_mistaken(tmp_path):
+    store = ProfileStore(tmp_path)
+    store.pairs_path("u").write_text(json.dumps(GOOD) + "\n{half a line")
+    with pytest.raises(EdgeDriftError, match=r"u's saved pairs are damaged .*line 2: not JSON"):
+        store.load_pairs("u")
+    store.pairs_path("u").write_bytes(b"\xff\xfe")
+    with pytest.raises(EdgeDriftError, match="not UTF-8"):
+        store.load_pairs("u")
+
+
+def test_a_damaged_sha256_memo_is_recomputed(tmp_path, monkeypatch):
+    from edge_drift.engine import file_sha256
+    from edge_drift.models import cache_dir, resolve_model
+
+    model = resolve_model("default")
+    first = file_sha256(model)
+    memos = list((cache_dir().parent / "sha256").glob("*.json"))
+    assert len(memos) == 1
+    for damage in (b"", b"{\"sha256\": 5}", b"\x00\xff"):
+        memos[0].write_bytes(damage)
+        assert file_sha256(model) == first
+        assert json.loads(memos[0].read_text())["sha256"] == first  # and the memo is whole again
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop to another user")
+def test_an_unwritable_profiles_folder_is_one_line(tmp_path):
+    """Root may write anywhere, so the command runs as `nobody` (setpriv) against a folder it cannot write."""
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    base = Path(tempfile.mkdtemp(prefix="edge-drift-perm-"))  # pytest's own tmp folders are root-only
+    request_cleanup = lambda: shutil.rmtree(base, ignore_errors=True)  # noqa: E731
+    base.chmod(0o755)
+    folder = base / "locked"
+    folder.mkdir(mode=0o555)
+    folder.chmod(0o555)
+    pairs = base / "pairs.jsonl"
+    pairs.write_text(json.dumps(GOOD) + "\n")
+    pairs.chmod(0o644)
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.fail("setpriv (util-linux) is missing")
+    code = ("import sys; from edge_drift.cli import main; "
+            f"sys.argv = ['edge-drift', 'profile', 'fit', 'u', '--pairs', {str(pairs)!r}, '--profiles-dir', "
+            f"{str(folder)!r}, '--attributes', 'concise']; main()")
+    result = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code],
+                            capture_output=True, text=True, env={**os.environ, "HOME": str(base),
+                                                                 "EDGE_DRIFT_CACHE": str(base / "cache")})
+    request_cleanup()
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.count("\n") == 1 and "Permission denied" in result.stderr and str(folder) in result.stderr
+
+
+def test_profile_rm_twice_and_show_of_damaged_files_are_one_line(tmp_path):
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / "u.json").write_bytes(b"\xff\x00")
+    result = CliRunner().invoke(main, ["profile", "show", "u", "--profiles-dir", str(folder)])
+    assert result.exit_code == 1 and "not UTF-8" in result.output and result.output.count("\n") == 1
