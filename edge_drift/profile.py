@@ -1,10 +1,12 @@
 """Per-user preference profiles: JSON files with atomic, locked writes, validation and a fit routine."""
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
 import re
+import shutil
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -17,6 +19,7 @@ import numpy as np
 from .attributes import AttributeSet
 from .errors import ProfileError
 from .files import atomic_write
+from .paths import PROFILES_ENV, profiles_dir  # noqa: F401  (re-exported)
 from .pairs import Pair, write_pairs_lines
 from .rewards import DEFAULT_MAX_RESPONSE_TOKENS, LogProbCache, ScoringStats, compute_rewards
 from .solvers import fit_weights, top_k
@@ -25,12 +28,6 @@ SCHEMA_VERSION = 1
 DEFAULT_TOP_K = 7
 DEFAULT_BETA = 0.5
 USER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
-PROFILES_ENV = "EDGE_DRIFT_PROFILES"
-
-
-def profiles_dir(option: str | os.PathLike | None = None) -> Path:
-    """--profiles-dir, else $EDGE_DRIFT_PROFILES, else ./profiles."""
-    return Path(option or os.environ.get(PROFILES_ENV) or "profiles").expanduser()
 
 
 def check_user_name(user: str) -> str:
@@ -70,6 +67,7 @@ class Profile:
     created_at: str = field(default_factory=now)
     updated_at: str = field(default_factory=now)
     preference_text: str | None = None
+    pairs_file: str | None = None  # set by ProfileStore.save: the pairs this profile was fitted on
 
     @property
     def attribute_set(self) -> AttributeSet:
@@ -95,6 +93,7 @@ class Profile:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "preference_text": self.preference_text,
+            **({"pairs_file": self.pairs_file} if self.pairs_file else {}),
             "selected_attributes": [a.name for a in self.selected],
             "attributes": [vars(a) for a in self.attributes],
         }
@@ -104,7 +103,7 @@ class Profile:
         fields = {k: data[k] for k in ("user", "slm", "base_prompt", "solver", "n_pairs", "cv_accuracy", "top_k",
                                        "beta", "max_response_tokens", "created_at", "updated_at")}
         return cls(attributes=[AttributeStat(**a) for a in data["attributes"]],
-                   preference_text=data.get("preference_text"), **fields)
+                   preference_text=data.get("preference_text"), pairs_file=data.get("pairs_file"), **fields)
 
 
 def load_schema() -> dict:
@@ -141,29 +140,48 @@ def validate_profile_data(data, user: str, path: Path) -> Profile:
 
 
 class ProfileStore:
-    """The profiles folder: USER.json (profile), USER.pairs.jsonl (pairs), USER.rewards.json (cache)."""
+    """The profiles folder: one folder per user (profile.json, pairs-HASH.jsonl, rewards.json, votes.jsonl).
+
+    A user's files never share a name with another user's (the folder is the user name, and names cannot
+    contain '/'), so `bob` and `bob.rewards` stay apart. The profile is the commit point of a fit: it names the
+    pairs file it was fitted on (named by content), so a crash at any moment leaves a profile and pairs that
+    belong together. Locks live in `.locks/` (user names cannot start with '.').
+    """
 
     def __init__(self, root: str | os.PathLike | None = None):
         self.root = profiles_dir(root)
+        migrate_flat_layout(self)
+
+    def folder(self, user: str) -> Path:
+        return self.root / check_user_name(user)
 
     def path(self, user: str) -> Path:
-        return self.root / f"{check_user_name(user)}.json"
+        return self.folder(user) / "profile.json"
 
     def pairs_path(self, user: str) -> Path:
-        return self.root / f"{check_user_name(user)}.pairs.jsonl"
+        """The pairs file the current profile was fitted on (pairs.jsonl for profiles written before names)."""
+        name = None
+        try:
+            name = json.loads(self.path(user).read_text(encoding="utf-8")).get("pairs_file")
+        except (OSError, ValueError, AttributeError):
+            pass
+        if isinstance(name, str) and PAIRS_FILE_PATTERN.match(name):
+            return self.folder(user) / name
+        return self.folder(user) / "pairs.jsonl"
 
     def rewards_path(self, user: str) -> Path:
-        return self.root / f"{check_user_name(user)}.rewards.json"
+        return self.folder(user) / "rewards.json"
 
     def votes_path(self, user: str) -> Path:
         """Ties and both-bad votes: recorded (they are the user's data) but never fitted."""
-        return self.root / f"{check_user_name(user)}.votes.jsonl"
+        return self.folder(user) / "votes.jsonl"
 
-    def user_files(self, user: str) -> list[Path]:
-        return [self.path(user), self.pairs_path(user), self.rewards_path(user), self.votes_path(user)]
+    def lock_path(self, user: str) -> Path:
+        return self.root / ".locks" / f"{check_user_name(user)}.lock"
 
     def record_vote(self, user: str, record: dict) -> None:
         with self.lock(user):
+            self.folder(user).mkdir(parents=True, exist_ok=True)
             with self.votes_path(user).open("a", encoding="utf-8") as out:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
@@ -183,16 +201,14 @@ class ProfileStore:
     def remove_profile(self, user: str) -> None:
         """The profile and its pairs go; the rewards cache and recorded votes stay (undo of a first vote)."""
         with self.lock(user):
+            pairs = self.pairs_path(user)
             self.path(user).unlink(missing_ok=True)
-            self.pairs_path(user).unlink(missing_ok=True)
+            pairs.unlink(missing_ok=True)
 
     @contextmanager
     def lock(self, user: str) -> Iterator[None]:
         """One writer per user at a time (readers never need it: writes are atomic renames)."""
-        from filelock import FileLock
-
-        self.root.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.root / f".{check_user_name(user)}.lock")):
+        with exclusive_lock(self.lock_path(user)):
             yield
 
     def exists(self, user: str) -> bool:
@@ -248,27 +264,114 @@ class ProfileStore:
         return cache
 
     def save(self, profile: Profile, pairs: Sequence[Pair], cache: LogProbCache) -> Path:
-        """Sidecars first, profile last: a crash in between leaves the old profile valid."""
+        """Pairs (under a new, content-derived name) and cache first, the profile that names them last.
+
+        Until the profile is replaced, the old profile and the old pairs file are both still there; the
+        cache only ever gains entries keyed by content, so any version of it fits any profile.
+        """
+        folder = self.folder(profile.user)
+        text = write_pairs_lines(list(pairs))
+        profile.pairs_file = f"pairs-{hashlib.sha256(text.encode()).hexdigest()[:16]}.jsonl"
+        atomic_write(folder / profile.pairs_file, text)
         atomic_write(self.rewards_path(profile.user), json.dumps(cache.to_dict()))
-        atomic_write(self.pairs_path(profile.user), write_pairs_lines(list(pairs)))
         path = self.path(profile.user)
         atomic_write(path, json.dumps(profile.to_dict(), indent=2) + "\n")
+        for old in folder.glob("pairs*.jsonl"):  # files of earlier fits, or of one that crashed
+            if old.name != profile.pairs_file:
+                old.unlink(missing_ok=True)
         return path
 
     def list(self) -> list[str]:
         if not self.root.is_dir():
             return []
-        return sorted(p.stem for p in self.root.glob("*.json")
-                      if not p.name.endswith((".rewards.json", ".schema.json")))
+        return sorted(p.parent.name for p in self.root.glob("*/profile.json") if USER_PATTERN.match(p.parent.name))
+
+    def user_files(self, user: str) -> list[Path]:
+        folder = self.folder(user)
+        return sorted(p for p in folder.rglob("*") if p.is_file()) if folder.is_dir() else []
 
     def remove(self, user: str) -> None:
+        """Every file of the user, their folder and their lock file (unlinked while held: see exclusive_lock)."""
         with self.lock(user):
-            files = [path for path in self.user_files(user) if path.exists()]
-            if not files:
+            folder = self.folder(user)
+            if not folder.is_dir():
                 raise ProfileError(f"no profile for {user!r} in {self.root}; `edge-drift profile list` shows them")
-            for path in files:
-                path.unlink(missing_ok=True)
-        (self.root / f".{user}.lock").unlink(missing_ok=True)
+            shutil.rmtree(folder)
+            self.lock_path(user).unlink(missing_ok=True)
+
+    def export(self, user: str) -> dict:
+        """The profile and its pairs (DPO-style prompt/chosen/rejected records), as `profile export` prints them."""
+        profile = self.load(user)
+        return {"profile": profile.to_dict(), "pairs": [p.to_dict() for p in self.load_pairs(user)]}
+
+
+PAIRS_FILE_PATTERN = re.compile(r"^pairs-[0-9a-f]{16}\.jsonl$")
+
+
+@contextmanager
+def exclusive_lock(path: Path) -> Iterator[None]:
+    """An exclusive flock on `path` that survives the file being deleted by another holder.
+
+    `profile rm` unlinks the lock file while it holds it. A writer that was waiting then holds a lock on a
+    file nobody else can find, so after acquiring it checks that `path` is still that file, and retries on
+    the new one otherwise. Without fcntl (Windows) the lock file is never unlinked, so filelock is enough.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        from filelock import FileLock
+
+        with FileLock(str(path)):
+            yield
+        return
+    while True:
+        handle = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                current = os.stat(path).st_ino
+            except FileNotFoundError:
+                current = None
+            if current == os.fstat(handle).st_ino:
+                break
+        except BaseException:
+            os.close(handle)
+            raise
+        os.close(handle)  # it was unlinked while we waited: lock the file that is there now
+    try:
+        yield
+    finally:
+        os.close(handle)  # closing releases the flock
+
+
+def migrate_flat_layout(store: ProfileStore) -> None:
+    """Move profiles of the old flat layout (USER.json, USER.pairs.jsonl, USER.rewards.json) into folders.
+
+    A file is taken for a profile only by its content (a profile object naming that user), never by its
+    name, which is what let `bob.rewards` collide with bob's cache in the old layout.
+    """
+    if not store.root.is_dir():
+        return
+    for candidate in store.root.glob("*.json"):
+        user = candidate.stem
+        if not USER_PATTERN.match(user) or ".." in user or (store.root / user).exists():
+            continue
+        try:
+            data = json.loads(candidate.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not (isinstance(data, dict) and data.get("user") == user and "schema_version" in data):
+            continue
+        with store.lock(user):
+            folder = store.root / user
+            folder.mkdir()
+            for old, new in ((f"{user}.pairs.jsonl", "pairs.jsonl"), (f"{user}.rewards.json", "rewards.json"),
+                             (f"{user}.votes.jsonl", "votes.jsonl")):
+                if (store.root / old).is_file():
+                    os.replace(store.root / old, folder / new)
+            os.replace(candidate, folder / "profile.json")  # last: the profile marks a finished migration
+        (store.root / f".{user}.lock").unlink(missing_ok=True)
 
 
 def profile_from_differences(user: str, slm: dict, attributes: AttributeSet, differences: np.ndarray,

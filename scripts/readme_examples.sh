@@ -5,12 +5,14 @@ cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
 mkdir -p out/readme
 run() { local name=$1; shift; echo "\$ $*" > "out/readme/$name.txt"; "$@" >> "out/readme/$name.txt" 2>&1; echo "[exit $?]" >> "out/readme/$name.txt"; }
-rm -f profiles/warm_wendy.*
+edge-drift profile rm warm_wendy > /dev/null 2>&1  # start from scratch (data folder: `edge-drift data`)
 run fit edge-drift profile fit warm_wendy --pairs profiles/examples/warm_wendy.pairs.jsonl \
     --attributes concise,storyteller,empathetic,humor,analytic,vivid,formal --top-k 3
 run show edge-drift profile show warm_wendy
 run add edge-drift profile add warm_wendy --pairs profiles/examples/warm_wendy.more.jsonl
 run list edge-drift profile list
+run data edge-drift data
+run export bash -c "edge-drift profile export warm_wendy --format jsonl | head -2"
 Q="How do I start journaling?"
 run gen_plain edge-drift generate --user warm_wendy --no-steer --max-tokens 60 --seed 1 "$Q"
 run gen_drift edge-drift generate --user warm_wendy --max-tokens 60 --seed 1 "$Q"

@@ -17,6 +17,7 @@ def engine() -> Engine:
 @pytest.fixture(autouse=True)
 def _isolated_user_dirs(tmp_path, monkeypatch):
     """Never touch the real user cache or profiles folder from a test."""
+    monkeypatch.setenv("EDGE_DRIFT_HOME", str(tmp_path / "home"))
     monkeypatch.setenv("EDGE_DRIFT_CACHE", str(tmp_path / "cache" / "models"))
     monkeypatch.setenv("EDGE_DRIFT_PROFILES", str(tmp_path / "profiles"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

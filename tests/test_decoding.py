@@ -18,6 +18,7 @@ from edge_drift.decoding import (Models, PlainStrategy, Request, SamplingSetting
 from edge_drift.strategies import DriftStrategy
 from edge_drift.engine import Engine
 from edge_drift.errors import EdgeDriftError, TokenizerMismatchError
+from edge_drift.profile import ProfileStore
 from helpers import ATTRS, BASE, Recording, make_profile
 
 # Both sides evaluate the same tokens with the same batch shapes (prompt in one batch, then one
@@ -142,7 +143,9 @@ def write_profile(engine, folder: Path, user: str, weights: dict[str, float], sh
     if sha:
         data["slm"]["sha256"] = sha
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{user}.json").write_text(json.dumps(data))
+    path = ProfileStore(folder).path(user)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data))
 
 
 def test_generate_cli_json_and_profile_slm_mismatch(engine, tmp_path):
@@ -171,6 +174,6 @@ def test_chat_ab_appends_a_pair_and_refits(engine, tmp_path):
     assert labels and sorted(labels.groups()) == ["drift", "plain"]
     assert "added 1 pair (1 in all)" in result.output and "moved most" in result.output
     assert "beta = 2.0" in result.output and "unknown command /nope" in result.output
-    pairs = (folder / "dee.pairs.jsonl").read_text().splitlines()
-    assert len(pairs) == 1 and json.loads(pairs[0])["prompt"] == "Give me one tip for focus."
-    assert json.loads((folder / "dee.json").read_text())["n_pairs"] == 1
+    pairs = ProfileStore(folder).load_pairs("dee")
+    assert len(pairs) == 1 and pairs[0].prompt == "Give me one tip for focus."
+    assert ProfileStore(folder).load("dee").n_pairs == 1

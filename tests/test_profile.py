@@ -109,13 +109,13 @@ def test_interrupted_write_leaves_old_profile(engine, store, monkeypatch):
         fit(engine, store, PAIRS)
     monkeypatch.undo()
     assert store.path("ada").read_text() == before
-    assert not list(store.root.glob("*.tmp"))
+    assert not list(store.root.rglob("*.tmp"))
     assert store.load("ada").n_pairs == 2
 
 
 def test_failed_fit_leaves_old_profile(engine, store, monkeypatch):
     fit(engine, store, PAIRS[:2])
-    files = {p.name: p.read_bytes() for p in store.root.iterdir() if p.is_file()}
+    files = {p.name: p.read_bytes() for p in store.root.rglob("*") if p.is_file()}
 
     def broken(*args, **kwargs):
         raise RuntimeError("solver exploded")
@@ -123,7 +123,7 @@ def test_failed_fit_leaves_old_profile(engine, store, monkeypatch):
     monkeypatch.setattr(profile_module, "fit_weights", broken)
     with pytest.raises(RuntimeError):
         fit(engine, store, PAIRS)
-    assert {p.name: p.read_bytes() for p in store.root.iterdir() if p.is_file()} == files
+    assert {p.name: p.read_bytes() for p in store.root.rglob("*") if p.is_file()} == files
 
 
 def edit_profile(store, change) -> None:

@@ -70,6 +70,7 @@ def mutated_profiles():
 @given(content=mutated_profiles())
 def test_any_profile_file_loads_or_fails_with_a_profile_error(tmp_path, content):
     store = ProfileStore(tmp_path)
+    store.folder("u").mkdir(exist_ok=True)
     store.path("u").write_bytes(content)
     try:
         profile = store.load("u")
@@ -86,6 +87,7 @@ def test_any_profile_file_loads_or_fails_with_a_profile_error(tmp_path, content)
                                                    "entries": e}).encode())))
 def test_a_damaged_rewards_cache_costs_recomputation_never_an_error(tmp_path, content):
     store = ProfileStore(tmp_path)
+    store.folder("u").mkdir(exist_ok=True)
     store.rewards_path("u").write_bytes(content)
     cache = store.load_cache("u", "x", 32)
     assert isinstance(cache, LogProbCache) and all(isinstance(v, float) for v in cache.entries.values())
@@ -93,6 +95,7 @@ def test_a_damaged_rewards_cache_costs_recomputation_never_an_error(tmp_path, co
 
 def test_a_corrupt_pairs_sidecar_is_named_not_mistaken(tmp_path):
     store = ProfileStore(tmp_path)
+    store.folder("u").mkdir()
     store.pairs_path("u").write_text(json.dumps(GOOD) + "\n{half a line")
     with pytest.raises(EdgeDriftError, match=r"u's saved pairs are damaged .*line 2: not JSON"):
         store.load_pairs("u")
@@ -103,11 +106,12 @@ def test_a_corrupt_pairs_sidecar_is_named_not_mistaken(tmp_path):
 
 def test_a_damaged_sha256_memo_is_recomputed(tmp_path, monkeypatch):
     from edge_drift.engine import file_sha256
-    from edge_drift.models import cache_dir, resolve_model
+    from edge_drift.models import resolve_model
+    from edge_drift.paths import hashes_dir
 
     model = resolve_model("default")
     first = file_sha256(model)
-    memos = list((cache_dir().parent / "sha256").glob("*.json"))
+    memos = list(hashes_dir().glob("*.json"))
     assert len(memos) == 1
     for damage in (b"", b"{\"sha256\": 5}", b"\x00\xff"):
         memos[0].write_bytes(damage)
@@ -150,6 +154,7 @@ def test_an_unwritable_profiles_folder_is_one_line(tmp_path):
 def test_profile_rm_twice_and_show_of_damaged_files_are_one_line(tmp_path):
     folder = tmp_path / "p"
     folder.mkdir()
-    (folder / "u.json").write_bytes(b"\xff\x00")
+    (folder / "u").mkdir()
+    (folder / "u" / "profile.json").write_bytes(b"\xff\x00")
     result = CliRunner().invoke(main, ["profile", "show", "u", "--profiles-dir", str(folder)])
     assert result.exit_code == 1 and "not UTF-8" in result.output and result.output.count("\n") == 1

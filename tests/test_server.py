@@ -175,7 +175,7 @@ def test_a_vote_by_completion_ids_starts_a_profile_and_changes_the_next_answer(s
     assert after.choices[0].message.content != before.choices[0].message.content
     tie = httpx.post(f"{server.url}/v1/feedback", headers={"Authorization": f"Bearer {KEY}"},
                      json={"user": "newbie", "a": a.id, "b": b.id, "winner": "tie"}).json()
-    assert tie["fitted"] is False and (server.profiles / "newbie.votes.jsonl").is_file()
+    assert tie["fitted"] is False and (server.profiles / "newbie" / "votes.jsonl").is_file()
     wrong_user = httpx.post(f"{server.url}/v1/feedback", headers={"Authorization": f"Bearer {KEY}"},
                             json={"user": "tim", "a": a.id, "b": b.id, "winner": "a"})
     assert wrong_user.status_code == 400 and "another user" in wrong_user.json()["error"]["message"]
@@ -207,7 +207,7 @@ def test_profile_list_export_and_delete_remove_every_file(server):
     assert exported["profile"]["user"] == "gone" and len(exported["pairs"]) == 2
     assert set(exported["pairs"][0]) >= {"prompt", "chosen", "rejected"}
     assert httpx.delete(f"{server.url}/v1/profiles/gone", headers=auth).json()["deleted"] is True
-    assert not list(server.profiles.glob("gone.*"))
+    assert not (server.profiles / "gone").exists() and not list(server.profiles.rglob("gone*"))
     missing = httpx.get(f"{server.url}/v1/profiles/gone", headers=auth)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "profile_not_found"
 

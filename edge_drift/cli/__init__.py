@@ -7,6 +7,7 @@ import click
 
 from .benchmarks import bench
 from .common import MODEL_HELP, FriendlyGroup, profiles_dir_option, progress_bars
+from .data import data
 from .evaluation import evaluate
 from .generation import chat, generate
 from .models import models
@@ -33,7 +34,7 @@ def demo(model: str, profiles_dir: str | None) -> None:
         run_demo(model, profiles_dir, click.echo, progress_bars(stack, "   scoring pairs"))
 
 
-for command in (models, profile, generate, chat, serve, evaluate, bench, demo):
+for command in (models, profile, generate, chat, serve, data, evaluate, bench, demo):
     main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -142,8 +142,30 @@ def profile_list(profiles_dir):
 @click.argument("user")
 @profiles_dir_option
 def profile_rm(user, profiles_dir):
-    """Delete USER's profile, pairs and cached rewards."""
+    """Delete every file of USER: profile, pairs, votes and cached rewards."""
     from ..profile import ProfileStore
 
-    ProfileStore(profiles_dir).remove(user)
-    click.echo(f"removed {user}")
+    store = ProfileStore(profiles_dir)
+    files = store.user_files(user)
+    store.remove(user)
+    click.echo(f"removed {user} ({len(files)} file(s) in {store.folder(user)})")
+
+
+@profile.command("export")
+@click.argument("user")
+@profiles_dir_option
+@click.option("--format", "fmt", type=click.Choice(["json", "jsonl"]), default="json", show_default=True,
+              help="json: the profile and its pairs in one object; jsonl: the pairs only, DPO-style "
+                   "prompt/chosen/rejected lines.")
+def profile_export(user, profiles_dir, fmt):
+    """Print USER's profile and the pairs it was fitted on (redirect to a file to keep them)."""
+    import json
+
+    from ..profile import ProfileStore
+
+    exported = ProfileStore(profiles_dir).export(user)
+    if fmt == "jsonl":
+        for pair in exported["pairs"]:
+            click.echo(json.dumps(pair, ensure_ascii=False))
+    else:
+        echo_json(exported)
