@@ -29,6 +29,9 @@ class FriendlyGroup(click.Group):
         except KeyboardInterrupt:
             click.echo("Interrupted.", err=True)
             ctx.exit(130)
+        except BrokenPipeError:  # `edge-drift profile export u | head`: the reader has had enough
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+            ctx.exit(1)
         except OSError as exc:  # a folder or file the user pointed at that cannot be read or written
             if os.environ.get("EDGE_DRIFT_DEBUG"):
                 traceback.print_exc()
