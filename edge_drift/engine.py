@@ -188,7 +188,9 @@ class MultiSequenceContext:
     def truncate(self, seq: int, n_keep: int = 0) -> None:
         """Forget the positions >= n_keep of one sequence (call llama.cpp directly: see DESIGN §5)."""
         self._check_seq(seq)
-        self._llama_cpp.llama_memory_seq_rm(self.memory, seq, n_keep, -1)
+        if not self._llama_cpp.llama_memory_seq_rm(self.memory, seq, n_keep, -1):
+            # llama.cpp refuses partial removal from some caches; continuing would desync positions
+            raise RuntimeError(f"llama.cpp could not drop positions >= {n_keep} of sequence {seq}")
         self.n_past[seq] = min(self.n_past[seq], n_keep)
         del self.history[seq][n_keep:]
 
@@ -198,8 +200,9 @@ class MultiSequenceContext:
         self._check_seq(dst)
         if src == dst:
             return
-        self._llama_cpp.llama_memory_seq_rm(self.memory, dst, -1, -1)
-        self._llama_cpp.llama_memory_seq_cp(self.memory, src, dst, -1, -1)
+        if not self._llama_cpp.llama_memory_seq_rm(self.memory, dst, -1, -1):
+            raise RuntimeError(f"llama.cpp could not clear sequence {dst} before copying into it")
+        self._llama_cpp.llama_memory_seq_cp(self.memory, src, dst, -1, -1)  # returns void: nothing to check
         self.n_past[dst] = self.n_past[src]
         self.history[dst] = list(self.history[src])
 

@@ -10,6 +10,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .attributes import AttributeSet, attribute_messages
+from .errors import PairsError
 from .pairs import Pair
 
 # Scoring cost grows linearly with answer length (about 84 scored sequences per pair with 41
@@ -103,6 +104,10 @@ def score_job_groups(engine, groups: Sequence[Sequence[Job]], cache: LogProbCach
                 start = time.perf_counter()
                 items = [tokenize_job(engine, job, cache.max_response_tokens) for job in todo]
                 needed = max(len(p) + len(c) for p, c in items)
+                if needed > engine.llm.n_ctx():  # never size a context by the longest pair alone
+                    raise PairsError(f"a pair's prompt and answer are {needed} tokens, more than the model's "
+                                     f"context of {engine.llm.n_ctx()}; shorten its prompt or earlier turns "
+                                     f"(prompt starts {group[0].prompt[:40]!r})")
                 if ctx is None or ctx.n_ctx_per_seq < needed:
                     if ctx is not None:
                         ctx.close()

@@ -177,3 +177,22 @@ def test_chat_ab_appends_a_pair_and_refits(engine, tmp_path):
     pairs = ProfileStore(folder).load_pairs("dee")
     assert len(pairs) == 1 and pairs[0].prompt == "Give me one tip for focus."
     assert ProfileStore(folder).load("dee").n_pairs == 1
+
+
+def test_generate_with_a_prompt_longer_than_the_context_is_one_line():
+    result = CliRunner().invoke(main, ["generate", "--no-steer", "word " * 5000])
+    assert result.exit_code == 1 and result.output.count("\n") == 1
+    assert "does not fit the model's context" in result.output
+
+
+def test_scoring_refuses_a_pair_longer_than_the_context(engine, tmp_path):
+    from edge_drift.attributes import load_attribute_set
+    from edge_drift.errors import PairsError
+    from edge_drift.pairs import Pair
+    from edge_drift.profile import fit_profile
+
+    huge = Pair("word " * 5000, "Yes.", "No.")
+    with pytest.raises(PairsError, match="more than the model's context"):
+        fit_profile(engine, ProfileStore(tmp_path), "long", [huge],
+                    attributes=load_attribute_set().select(["concise"]))
+    assert not ProfileStore(tmp_path).exists("long")

@@ -33,8 +33,9 @@ def run_fit(user, pairs_file, model, profiles_dir, incremental, **options):
     from contextlib import ExitStack
 
     from ..pairs import read_pairs
-    from ..profile import ProfileStore, fit_profile
+    from ..profile import ProfileStore, check_user_name, fit_profile
 
+    check_user_name(user)  # before reading or loading anything
     parsed = read_pairs(pairs_file)
     if parsed.duplicate_lines:
         click.echo(f"skipped {len(parsed.duplicate_lines)} duplicate pair(s) at line(s) "
