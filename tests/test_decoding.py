@@ -196,3 +196,16 @@ def test_scoring_refuses_a_pair_longer_than_the_context(engine, tmp_path):
         fit_profile(engine, ProfileStore(tmp_path), "long", [huge],
                     attributes=load_attribute_set().select(["concise"]))
     assert not ProfileStore(tmp_path).exists("long")
+
+
+def test_steering_near_the_end_of_the_context_never_overflows_the_slm_sequences(engine, tmp_path):
+    """The attribute prompts are longer than the LLM's; the answer is shortened so that they fit too."""
+    write_profile(engine, tmp_path, "dee", {"storyteller": 1.0, "concise": -0.5})
+    with Assistant(engine.path, profiles_dir=tmp_path, n_ctx=512) as small:
+        filler = "Tell me about rivers. " * 80  # close to the 512-token context
+        prepared = small.prepare([{"role": "user", "content": filler}], user="dee",
+                                 settings=SamplingSettings(temperature=0.0, max_tokens=400))
+        assert prepared.request.settings.max_tokens < 400  # clamped to the room that is left
+        text, last = generate_text(small.models, prepared.steering.strategy, prepared.request, prepared.base_prompt)
+        context = prepared.steering.strategy.follower.context
+        assert last.n_tokens >= 1 and max(context.n_past) <= context.n_ctx_per_seq <= 512

@@ -158,3 +158,28 @@ def test_profile_rm_twice_and_show_of_damaged_files_are_one_line(tmp_path):
     (folder / "u" / "profile.json").write_bytes(b"\xff\x00")
     result = CliRunner().invoke(main, ["profile", "show", "u", "--profiles-dir", str(folder)])
     assert result.exit_code == 1 and "not UTF-8" in result.output and result.output.count("\n") == 1
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop to another user")
+def test_an_unreadable_model_file_is_one_line():
+    import shutil
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    base = Path(tempfile.mkdtemp(prefix="edge-drift-perm-"))
+    try:
+        base.chmod(0o755)
+        model = base / "secret.gguf"
+        model.write_bytes(b"GGUF" + b"\0" * 60)
+        model.chmod(0o000)
+        code = f"import sys; from edge_drift.cli import main; sys.argv = ['edge-drift', 'generate', '--model', " \
+               f"{str(model)!r}, '--no-steer', 'Hi']; main()"
+        result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+                                 code], capture_output=True, text=True,
+                                env={**os.environ, "HOME": str(base), "EDGE_DRIFT_HOME": str(base / "home")})
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
+    assert f"cannot read {model}: permission denied" in result.stderr
