@@ -1,52 +1,31 @@
 """The FastAPI application: OpenAI-compatible chat, votes that refit a profile, and profile management."""
 from __future__ import annotations
 
-import asyncio
 import hmac
 import json
 import time
 import uuid
 from importlib import resources
-from collections import OrderedDict
-from dataclasses import dataclass
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ..errors import ContextOverflowError, EdgeDriftError, ProfileError
-from ..pairs import Pair, parse_pair, parse_pairs_text, write_pairs_lines
+from ..errors import EdgeDriftError, ProfileError
+from ..pairs import Pair, parse_pairs_text, write_pairs_lines
 from ..profile import check_user_name
-from .wire import DONE, ApiError, ChatCall, ChunkWriter, bad, completion_body, error_body, model_names, parse_chat, sse
+from .tasks import FitTask, Tasks
+from .votes import Completion, Completions, vote_pair
+from .wire import (DONE, ApiError, ChatCall, ChunkWriter, as_api_error, bad, completion_body, error_body, model_names,
+                   parse_chat, sse)
 from .worker import QueueFull, Worker
 
 USER_HEADERS = ("x-edge-drift-user", "x-openwebui-user-id")  # in this order, then the body's `user`
-REMEMBERED_COMPLETIONS = 1024  # so a client can vote by completion id without re-sending the text
 RETRY_AFTER_S = 2
 # Tokens reach the HTTP thread in batches at most this old: it competes with llama.cpp for the same cores,
 # and every wake-up stalls a generation step (measured: one wake-up per token cost ~5% of tokens/s).
 FLUSH_S = 0.04
-WINNERS = ("a", "b", "tie", "both_bad")
-
-
-@dataclass
-class Completion:
-    """An answer the server gave, kept (bounded, in memory) so it can be voted on by id."""
-
-    user: str | None
-    history: tuple
-    prompt: str
-    system: str | None
-    text: str
-    strategy: str
-
-
-class Completions(OrderedDict):
-    def remember(self, completion_id: str, completion: Completion) -> None:
-        self[completion_id] = completion
-        while len(self) > REMEMBERED_COMPLETIONS:
-            self.popitem(last=False)
 
 
 def resolve_user(request: Request, body_user: str | None) -> str | None:
@@ -76,19 +55,6 @@ def steering_headers(described: dict) -> dict:
 
 def error_response(exc: ApiError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
-
-
-def as_api_error(exc: Exception) -> ApiError:
-    """The library's one-line errors become OpenAI error bodies; anything else is a 500 that says so."""
-    if isinstance(exc, ApiError):
-        return exc
-    if isinstance(exc, ContextOverflowError):
-        return bad(str(exc), "messages", "context_length_exceeded")
-    if isinstance(exc, ProfileError) and str(exc).startswith("no profile"):
-        return ApiError(404, str(exc), code="profile_not_found")
-    if isinstance(exc, EdgeDriftError):
-        return bad(str(exc))
-    return ApiError(500, f"internal error: {type(exc).__name__}: {exc}", type="server_error")
 
 
 def create_app(assistant, *, api_key: str | None = None, queue_size: int = 8) -> FastAPI:
@@ -302,7 +268,8 @@ def create_app(assistant, *, api_key: str | None = None, queue_size: int = 8) ->
 
     @v1.get("/profiles/{user}")
     def get_profile(user: str):
-        return {**profile_summary(load_profile(user)), "attributes": load_profile(user).to_dict()["attributes"]}
+        profile = load_profile(user)
+        return {**profile_summary(profile), "attributes": profile.to_dict()["attributes"]}
 
     @v1.delete("/profiles/{user}")
     async def delete_profile(user: str):
@@ -366,82 +333,6 @@ def import_summary(user: str, report) -> dict:
             "seconds": round(report.stats.seconds, 2),
             "moved": [{"attribute": name, "before": old, "after": new} for name, old, new in report.moves()],
             "profile": profile_summary(report.profile)}
-
-
-class FitTask:
-    """A background fit the page can poll: queued -> running (pairs scored, ETA) -> done or error."""
-
-    def __init__(self, total: int):
-        self.id = f"task-{uuid.uuid4().hex[:16]}"
-        self.total, self.done = total, 0
-        self.state = "queued"
-        self.started: float | None = None
-        self.result: dict | None = None
-        self.error: dict | None = None
-
-    def start(self) -> None:  # on the worker thread: plain attribute writes, read by the loop
-        self.state, self.started = "running", time.monotonic()
-
-    def progress_factory(self, total: int, label: str | None = None):
-        self.total = total
-
-        def update(n: int = 1) -> None:
-            self.done += n
-        return update
-
-    def to_dict(self) -> dict:
-        elapsed = time.monotonic() - self.started if self.started else 0.0
-        eta = elapsed / self.done * (self.total - self.done) if self.done and self.state == "running" else None
-        return {"object": "task", "id": self.id, "state": self.state, "done": self.done, "total": self.total,
-                "elapsed_s": round(elapsed, 1), "eta_s": None if eta is None else round(eta, 1),
-                "result": self.result, "error": self.error}
-
-
-class Tasks(OrderedDict):
-    """Recent background tasks (bounded), each finished by a small coroutine that waits for its job."""
-
-    def add(self, task: FitTask, job) -> None:
-        self[task.id] = task
-        while len(self) > 64:
-            self.popitem(last=False)
-        task.watcher = asyncio.ensure_future(self._finish(task, job))  # kept: a bare task may be collected
-
-    @staticmethod
-    async def _finish(task: FitTask, job) -> None:
-        try:
-            task.result, task.state = await job.result(), "done"
-        except Exception as exc:
-            task.error, task.state = as_api_error(exc).body()["error"], "error"
-
-
-def vote_pair(body: dict, user: str, completions: Completions) -> tuple[Pair | None, str]:
-    """A full pair (prompt/chosen/rejected) or two remembered completion ids and a winner."""
-    if "chosen" in body or "rejected" in body or "prompt" in body:
-        try:
-            return parse_pair({k: body[k] for k in ("prompt", "chosen", "rejected", "messages", "system")
-                               if k in body}), "chosen"
-        except ValueError as exc:
-            raise bad(f"invalid pair: {exc}") from None
-    winner = body.get("winner")
-    if winner not in WINNERS:
-        raise bad(f"winner must be one of {', '.join(WINNERS)} (or send prompt, chosen and rejected)", "winner")
-    found = []
-    for side in ("a", "b"):
-        completion = completions.get(body.get(side)) if isinstance(body.get(side), str) else None
-        if completion is None:
-            raise bad(f"{side} is not a recent completion id of this server; send the pair's text instead", side)
-        if completion.user != user:
-            raise bad(f"completion {side} was answered for another user", side)
-        found.append(completion)
-    a, b = found
-    if (a.prompt, a.history, a.system) != (b.prompt, b.history, b.system):
-        raise bad("a and b answer different conversations; vote on two answers to the same prompt", "b")
-    if winner in ("tie", "both_bad"):
-        return None, winner
-    chosen, rejected = (a, b) if winner == "a" else (b, a)
-    if chosen.text.strip() == rejected.text.strip():
-        return None, "tie"  # identical texts carry no preference
-    return Pair(a.prompt, chosen.text, rejected.text, a.history, a.system), winner
 
 
 def import_body(raw: bytes, content_type: str) -> tuple[list[Pair], dict]:

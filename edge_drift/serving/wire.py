@@ -31,6 +31,21 @@ def error_body(message: str, type: str = "invalid_request_error", param: str | N
     return {"error": {"message": message, "type": type, "param": param, "code": code}}
 
 
+def as_api_error(exc: Exception) -> ApiError:
+    """The library's one-line errors become OpenAI error bodies; anything else is a 500 that says so."""
+    from ..errors import ContextOverflowError, ProfileError
+
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, ContextOverflowError):
+        return bad(str(exc), "messages", "context_length_exceeded")
+    if isinstance(exc, ProfileError) and str(exc).startswith("no profile"):
+        return ApiError(404, str(exc), code="profile_not_found")
+    if isinstance(exc, EdgeDriftError):
+        return bad(str(exc))
+    return ApiError(500, f"internal error: {type(exc).__name__}: {exc}", type="server_error")
+
+
 def bad(message: str, param: str | None = None, code: str | None = None) -> ApiError:
     return ApiError(400, message, param=param, code=code)
 
