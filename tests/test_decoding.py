@@ -209,3 +209,13 @@ def test_steering_near_the_end_of_the_context_never_overflows_the_slm_sequences(
         text, last = generate_text(small.models, prepared.steering.strategy, prepared.request, prepared.base_prompt)
         context = prepared.steering.strategy.follower.context
         assert last.n_tokens >= 1 and max(context.n_past) <= context.n_ctx_per_seq <= 512
+
+
+def test_context_checks_measure_the_system_prompt_the_strategy_really_sends(engine, tmp_path):
+    write_profile(engine, tmp_path, "dee", {"storyteller": 1.0, "concise": -0.5})
+    with Assistant(engine, profiles_dir=tmp_path) as assistant:
+        turns = [{"role": "user", "content": "Hi"}]
+        prepared = assistant.prepare(turns, user="dee", strategy="prompt")
+        sent = prepared.steering.strategy.llm_system(prepared.base_prompt, prepared.request)
+        assert sent != prepared.base_prompt  # the prompt strategy writes the preference into it
+        assert prepared.n_prompt_tokens == len(engine.chat_tokens([{"role": "system", "content": sent}, *turns]))

@@ -183,3 +183,67 @@ def test_an_unreadable_model_file_is_one_line():
         shutil.rmtree(base, ignore_errors=True)
     assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr
     assert f"cannot read {model}: permission denied" in result.stderr
+
+
+def test_a_pairs_file_that_is_not_utf8_is_named(tmp_path):
+    path = tmp_path / "latin1.jsonl"
+    path.write_bytes(json.dumps(GOOD).replace("Short.", "Caf\u00e9.").encode("latin-1"))
+    with pytest.raises(EdgeDriftError, match=r"latin1.jsonl is not UTF-8 text \(byte \d+\); save it as UTF-8"):
+        read_pairs(path)
+
+
+def test_the_user_name_is_checked_before_any_model_is_loaded():
+    result = CliRunner().invoke(main, ["generate", "--user", "../x", "--model", "/no/such/model.gguf", "Hi"])
+    assert result.exit_code == 1 and "invalid user name '../x'" in result.output  # not a model error
+    result = CliRunner().invoke(main, ["profile", "fit", "../x", "--pairs", "/no/such.jsonl", "--model", "/nope.gguf"])
+    assert result.exit_code == 1 and "invalid user name '../x'" in result.output
+
+
+def test_a_corrupt_pairs_file_in_chat_ab_is_reported_as_such(engine, tmp_path):
+    from edge_drift.profile import ProfileStore
+    from helpers import make_profile
+
+    store = ProfileStore(tmp_path)
+    profile = make_profile(engine, {"concise": 1.0}, "dee")
+    store.path("dee").parent.mkdir(parents=True)
+    store.path("dee").write_text(json.dumps(profile.to_dict()))
+    store.pairs_path("dee").write_text("{broken\n")
+    keys = "Give me one tip.\n/ab\na\n/quit\n"
+    result = CliRunner().invoke(main, ["chat", "--user", "dee", "--profiles-dir", str(tmp_path), "--max-tokens", "6",
+                                       "--temperature", "0"], input=keys)
+    assert "dee's saved pairs are damaged" in result.output and "needs a number" not in result.output
+
+
+def test_a_waiting_writer_never_shares_the_lock_with_a_newcomer_after_rm(tmp_path):
+    """rm unlinks the lock file while holding it; the writer that waited must not lock the orphan."""
+    import threading
+    import time
+
+    from edge_drift.profile import exclusive_lock
+
+    path = tmp_path / ".locks" / "u.lock"
+    inside, overlaps = [], []
+
+    def writer(name: str, delay: float) -> None:
+        time.sleep(delay)
+        with exclusive_lock(path):
+            if inside:
+                overlaps.append((name, list(inside)))
+            inside.append(name)
+            time.sleep(0.3)
+            inside.remove(name)
+
+    def remover() -> None:
+        with exclusive_lock(path):
+            inside.append("rm")
+            time.sleep(0.3)  # the waiting writer queues on this file...
+            path.unlink()     # ...which rm deletes while it still holds it
+            inside.remove("rm")
+
+    threads = [threading.Thread(target=remover), threading.Thread(target=writer, args=("waiter", 0.1)),
+               threading.Thread(target=writer, args=("newcomer", 0.35))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert overlaps == []

@@ -182,3 +182,23 @@ def test_phone_width_keyboard_and_screen_reader_names(browser, server):
     assert page.evaluate("document.activeElement.id") == "user-select"
     shot(page, "phone")
     context.close()
+
+
+def test_a_server_with_a_key_asks_for_it_and_then_works(browser, tmp_path):
+    with ServerProcess("--profiles-dir", str(tmp_path / "profiles"), "--api-key", "sesame",
+                       log=tmp_path / "serve.log") as locked:
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        page = context.new_page()
+        page.goto(locked.url + "/")  # the page itself is public; the API behind it is not
+        wait_text(page, "#alert", "invalid API key")
+        assert page.is_visible("#key-box")
+        page.fill("#api-key", "sesame")
+        page.keyboard.press("Enter")
+        page.wait_for_function("document.querySelector('#key-box').hidden", timeout=WAIT_MS)
+        page.select_option("#strategy", "plain")
+        page.fill("#chat-input", "Say hello.")
+        page.click("#send")
+        page.wait_for_function("document.querySelectorAll('#messages li').length === 2 && "
+                               "!document.querySelector('#send').disabled", timeout=WAIT_MS)
+        assert page.is_hidden("#alert") and len(page.inner_text("#messages li.assistant .body")) > 1
+        context.close()

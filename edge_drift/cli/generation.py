@@ -205,7 +205,10 @@ def chat_command(line: str, session) -> bool:
         elif command == "/beta":
             from ..strategies import check_knob
 
-            value = float(argument)
+            try:
+                value = float(argument)
+            except ValueError:  # only this parse: any other ValueError is a real error, not a typo
+                raise EdgeDriftError("/beta needs a number, e.g. /beta 0.5") from None
             if session.strategy != "drift":
                 raise EdgeDriftError("/beta applies to the drift strategy only")
             check_knob("beta", value)
@@ -221,8 +224,6 @@ def chat_command(line: str, session) -> bool:
             ab_round(session)
         else:
             raise EdgeDriftError(f"unknown command {command}; type /help")
-    except ValueError:
-        click.echo(f"Error: {command} needs a number, e.g. /beta 0.5", err=True)
     except EdgeDriftError as exc:
         click.echo(f"Error: {exc}", err=True)
     return True

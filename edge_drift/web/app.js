@@ -464,7 +464,8 @@ function init() {
     () => download(`/v1/profiles/${encodeURIComponent(state.user)}/export?format=jsonl`, `${state.user}.pairs.jsonl`));
   $("delete").addEventListener("click", deleteProfile);
   $("import-form").addEventListener("submit", importPairs);
-  $("save-key").addEventListener("click", () => {
+  $("key-box").addEventListener("submit", (event) => {
+    event.preventDefault();
     state.key = $("api-key").value;
     store.set("key", state.key);
     $("key-box").hidden = true;
