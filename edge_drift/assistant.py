@@ -8,7 +8,8 @@ from dataclasses import dataclass, replace
 from typing import Callable, Iterator, Sequence
 
 from .attributes import AttributeSet, load_attribute_set
-from .decoding import Event, Models, PlainStrategy, Request, SamplingSettings, Strategy, check_tokenizers
+from .decoding import (Event, Models, PlainStrategy, Request, SamplingSettings, Strategy, check_tokenizers,
+                       join_events)
 from .engine import Engine
 from .errors import ContextOverflowError, EdgeDriftError
 from .pairs import Pair
@@ -20,8 +21,6 @@ CONTEXT_MARGIN = 64
 # Each cached strategy keeps an sLM context warm (its KV cache, ~100 MB for 1k positions x 4 sequences of the
 # 135M model): enough for every strategy of one user, or the default strategy of several.
 CACHED_STRATEGIES = 8
-# Strategies that steer with a profile; pad can run on a written preference alone.
-PROFILE_FREE = ("plain", "pad")
 
 
 @dataclass
@@ -263,8 +262,4 @@ class Assistant:
 
     def generate(self, messages: list[dict], **kwargs) -> tuple[str, Event]:
         """The whole answer: (text, final event)."""
-        parts, last = [], None
-        for event in self.stream(messages, **kwargs):
-            parts.append(event.text)
-            last = event
-        return "".join(parts), last
+        return join_events(self.stream(messages, **kwargs))

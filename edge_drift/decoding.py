@@ -135,13 +135,17 @@ def llm_messages(request: Request, base_prompt: str) -> list[dict]:
     return [{"role": "system", "content": system_prompt(base_prompt, request.system)}, *request.messages]
 
 
-def generate_text(models: Models, strategy: Strategy, request: Request, base_prompt: str) -> tuple[str, Event]:
+def join_events(events: Iterator[Event]) -> tuple[str, Event]:
     """Join a stream: (text, final event)."""
     parts, last = [], None
-    for event in strategy.stream(models, request, base_prompt):
+    for event in events:
         parts.append(event.text)
         last = event
     return "".join(parts), last
+
+
+def generate_text(models: Models, strategy: Strategy, request: Request, base_prompt: str) -> tuple[str, Event]:
+    return join_events(strategy.stream(models, request, base_prompt))
 
 
 def check_tokenizers(llm, other) -> None:

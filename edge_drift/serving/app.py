@@ -233,7 +233,7 @@ def create_app(assistant, *, api_key: str | None = None, queue_size: int = 8) ->
         report = await run(lambda owner, job: owner.feedback(user, pair))
         return {"object": "feedback", "id": f"pair-{pair.key}", "user": user, "winner": winner, "fitted": True,
                 "n_pairs": report.profile.n_pairs, "n_new_pairs": report.n_new_pairs,
-                "moved": [{"attribute": name, "before": old, "after": new} for name, old, new in report.moves()],
+                "moved": moves_body(report),
                 "profile": profile_summary(report.profile)}
 
     @v1.delete("/feedback/{vote_id}")
@@ -327,11 +327,15 @@ def create_app(assistant, *, api_key: str | None = None, queue_size: int = 8) ->
     return app
 
 
+def moves_body(report) -> list[dict]:
+    return [{"attribute": name, "before": old, "after": new} for name, old, new in report.moves()]
+
+
 def import_summary(user: str, report) -> dict:
     return {"object": "profile.import", "user": user, "n_pairs": report.profile.n_pairs,
             "n_new_pairs": report.n_new_pairs, "n_duplicates": report.n_duplicates,
             "seconds": round(report.stats.seconds, 2),
-            "moved": [{"attribute": name, "before": old, "after": new} for name, old, new in report.moves()],
+            "moved": moves_body(report),
             "profile": profile_summary(report.profile)}
 
 
