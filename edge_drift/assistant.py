@@ -13,7 +13,7 @@ from .decoding import (Event, Models, PlainStrategy, Request, SamplingSettings, 
 from .engine import Engine
 from .errors import ContextOverflowError, EdgeDriftError
 from .pairs import Pair
-from .profile import FitReport, Profile, ProfileStore, check_user_name, fit_profile
+from .profile import FitReport, Profile, ProfileStore, check_user_name, fit_profile, plan_from_summary
 
 DEFAULT_STRATEGY = "drift"
 # Attribute system prompts are a few tokens longer than the LLM's; the sLM sequences need that room too.
@@ -147,8 +147,8 @@ class Assistant:
                         progress_factory=progress_factory)
 
     def unlearn(self, user: str, pair_key: str) -> Profile | None:
-        """Take one pair back (undo a vote): refit on the others from cached rewards, nothing is rescored.
-        Returns the new profile, or None when it was the last pair (the profile is gone, answers are plain)."""
+        """Take one pair back (undo a vote): refit on the others from cached rewards (with screening, a later
+        pair moving into a fully scored place may score its missing attributes). Returns the new profile, or None when it was the last pair (the profile is gone, answers are plain)."""
         profile = self.profile(user)
         pairs = self.store.load_pairs(user)
         kept = [p for p in pairs if p.key != pair_key]
@@ -159,7 +159,7 @@ class Assistant:
             self.store.remove_profile(user)
             return None
         return self.fit(user, kept, solver=profile.solver, attributes=profile.attribute_set,
-                        top_k_attributes=profile.top_k, max_response_tokens=profile.max_response_tokens).profile
+                        screening=plan_from_summary(profile.screening), top_k_attributes=profile.top_k, max_response_tokens=profile.max_response_tokens).profile
 
     def remove(self, user: str) -> None:
         """Delete the user's profile, pairs and cached rewards, and forget their warm strategies."""

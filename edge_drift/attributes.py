@@ -90,3 +90,12 @@ def choose_attributes(only: str | None, custom: dict[str, str]) -> AttributeSet 
 def attribute_messages(system: str, prompt: str, history: list[dict] | None = None) -> list[dict]:
     """The chat an attribute scores: its system prompt, earlier turns, then the user's prompt."""
     return [{"role": "system", "content": system}, *(history or []), {"role": "user", "content": prompt}]
+
+
+EXEMPLAR_WORDS = 40  # an answer's opening carries its style (RESULTS: "Answer truncation"); keep the prompt short
+
+
+def exemplar_prompt(base: str, answers: list[str], words: int = EXEMPLAR_WORDS) -> str:
+    """A system prompt quoting the openings of answers the user chose: a style cue that still steers decoding."""
+    quoted = "\n\n".join(f"Example {i}: {' '.join(text.split()[:words])}" for i, text in enumerate(answers, 1))
+    return f"{base} Answer in the same style as these example answers that the user liked.\n\n{quoted}"

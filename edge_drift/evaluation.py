@@ -12,7 +12,8 @@ from .attributes import AttributeSet
 from .errors import EdgeDriftError
 from .pairs import Pair, read_pairs
 from .rewards import (DEFAULT_MAX_RESPONSE_TOKENS, Job, LogProbCache, compute_rewards, reward_matrices,
-                      score_job_groups, system_prompt)
+                      score_job_groups, screened_differences, system_prompt)
+from .screening import ScreeningPlan
 from .solvers import fit_weights, pairwise_accuracy, solve
 
 DSP_DOMAINS = ("academy", "business", "entertainment", "literature")
@@ -54,7 +55,7 @@ def dsp_pairs(queries: Sequence[Query], user: str, seed: int) -> list[Pair]:
 
 
 # -- `edge-drift eval prefs`: few-shot preference accuracy of every method on held-out pairs ------------
-EVAL_METHODS = ("drift", "bt", "auto", "logreg", "logprob", "length", "chance")
+EVAL_METHODS = ("select", "drift", "bt", "auto", "logreg", "logprob", "length", "chance")
 
 
 @dataclass
@@ -103,7 +104,7 @@ def method_accuracy(method: str, features: PairFeatures, train: np.ndarray, test
         return float(np.mean((margin > 0) + 0.5 * (margin == 0)))
 
     differences = features.chosen - features.rejected
-    if method in ("drift", "bt"):
+    if method in ("select", "drift", "bt"):
         return pairwise_accuracy(differences[test], solve(differences[train], method))
     if method == "auto":  # what `profile fit --solver auto` would keep, chosen by CV on the train pairs only
         return pairwise_accuracy(differences[test], fit_weights(differences[train], "auto").weights)
@@ -256,10 +257,11 @@ def evaluate_generation_on(engine, data: Path, fmt: str, user: str | None, strat
                              "do not fit, lower them")
     train, prompts = pairs[:n_train], [p.prompt for p in pairs[n_train:n_train + n_prompts]]
     cache = load_cache(cache_path, engine.identity.sha256, max_response_tokens)
-    chosen, rejected, _ = compute_rewards(engine, train, attributes, cache)
+    result, _ = screened_differences(engine, train, attributes, cache, ScreeningPlan())  # as `profile fit` does
     if cache_path:
         atomic_write(cache_path, json.dumps(cache.to_dict()))
-    profile = profile_from_differences(name, engine.identity.to_dict(), attributes, chosen - rejected)
+    profile = profile_from_differences(name, engine.identity.to_dict(), attributes, result.differences,
+                                       kept=result.kept, screening=result.summary(attributes.names, ScreeningPlan()))
     with Assistant(engine) as assistant:  # borrows the engine; closes the strategies' sLM contexts
         report = evaluate_generation(assistant, profile, pairs, prompts, strategy_names, settings,
                                      progress_factory, judge_engine)

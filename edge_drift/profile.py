@@ -21,8 +21,9 @@ from .errors import ProfileError
 from .files import atomic_write
 from .paths import PROFILES_ENV, profiles_dir  # noqa: F401  (re-exported)
 from .pairs import Pair, write_pairs_lines
-from .rewards import DEFAULT_MAX_RESPONSE_TOKENS, LogProbCache, ScoringStats, compute_rewards
-from .solvers import fit_weights, top_k
+from .rewards import DEFAULT_MAX_RESPONSE_TOKENS, LogProbCache, ScoringStats, screened_differences
+from .screening import ScreeningPlan
+from .solvers import DEFAULT_SOLVER, fit_weights, top_k
 
 SCHEMA_VERSION = 1
 DEFAULT_TOP_K = 7
@@ -68,6 +69,7 @@ class Profile:
     updated_at: str = field(default_factory=now)
     preference_text: str | None = None
     pairs_file: str | None = None  # set by ProfileStore.save: the pairs this profile was fitted on
+    screening: dict | None = None  # ScreeningResult.summary: attributes left out of the fit, and why
 
     @property
     def attribute_set(self) -> AttributeSet:
@@ -94,6 +96,7 @@ class Profile:
             "updated_at": self.updated_at,
             "preference_text": self.preference_text,
             **({"pairs_file": self.pairs_file} if self.pairs_file else {}),
+            **({"screening": self.screening} if self.screening is not None else {}),
             "selected_attributes": [a.name for a in self.selected],
             "attributes": [vars(a) for a in self.attributes],
         }
@@ -103,7 +106,8 @@ class Profile:
         fields = {k: data[k] for k in ("user", "slm", "base_prompt", "solver", "n_pairs", "cv_accuracy", "top_k",
                                        "beta", "max_response_tokens", "created_at", "updated_at")}
         return cls(attributes=[AttributeStat(**a) for a in data["attributes"]],
-                   preference_text=data.get("preference_text"), pairs_file=data.get("pairs_file"), **fields)
+                   preference_text=data.get("preference_text"), pairs_file=data.get("pairs_file"),
+                   screening=data.get("screening"), **fields)
 
 
 def load_schema() -> dict:
@@ -375,18 +379,35 @@ def migrate_flat_layout(store: ProfileStore) -> None:
 
 
 def profile_from_differences(user: str, slm: dict, attributes: AttributeSet, differences: np.ndarray,
-                             solver: str = "drift", k: int = DEFAULT_TOP_K, **fields) -> Profile:
-    """Solve the weights from reward differences (n_pairs, n_attributes) and assemble a profile."""
-    fit = fit_weights(differences, solver)
+                             solver: str = DEFAULT_SOLVER, k: int = DEFAULT_TOP_K, kept: np.ndarray | None = None,
+                             **fields) -> Profile:
+    """Solve the weights from reward differences (n_pairs, n_attributes) and assemble a profile.
+
+    With `kept`, only those columns (the attributes scored on every pair) are fitted; the others,
+    screened out and NaN on some pairs, get weight 0 and are never mixed into decoding.
+    """
+    kept = np.arange(differences.shape[1]) if kept is None else np.asarray(kept)
+    fit = fit_weights(differences[:, kept], solver, k)
     if not np.all(np.isfinite(fit.weights)):
         raise ProfileError("the fit produced non-finite weights; check the pairs file")
-    selected = set(top_k(fit.weights, min(k, len(attributes.attributes))).tolist())
-    unit = differences.mean(axis=0)
+    weights = np.zeros(differences.shape[1])
+    weights[kept] = fit.weights
+    # only attributes with a weight can be selected: a zero weight would steer nothing
+    selected = {int(i) for i in top_k(weights, min(k, len(attributes.attributes))) if weights[i] != 0}
+    with np.errstate(invalid="ignore"):
+        unit = np.nan_to_num(np.nanmean(differences, axis=0)) if len(differences) else np.zeros(len(weights))
     stats = [AttributeStat(a.name, a.prompt, round(float(w), 6), round(float(u), 6), i in selected)
-             for i, (a, w, u) in enumerate(zip(attributes.attributes, fit.weights, unit))]
+             for i, (a, w, u) in enumerate(zip(attributes.attributes, weights, unit))]
     accuracy = None if fit.cv_accuracy is None else round(fit.cv_accuracy, 4)
     return Profile(user=user, slm=slm, base_prompt=attributes.base, attributes=stats, solver=fit.solver,
                    n_pairs=len(differences), cv_accuracy=accuracy, top_k=k, **fields)
+
+
+def plan_from_summary(summary: dict | None) -> ScreeningPlan:
+    """The screening plan a profile was fitted with (the default when none is recorded)."""
+    if not summary:
+        return ScreeningPlan()
+    return ScreeningPlan(summary["after_pairs"], summary["keep"], summary["recheck_every"])
 
 
 @dataclass
@@ -407,7 +428,8 @@ class FitReport:
 
 def fit_profile(engine, store: ProfileStore, user: str, new_pairs: Sequence[Pair], *,
                 attributes: AttributeSet | None = None, incremental: bool = False,
-                solver: str = "drift", top_k_attributes: int | None = None,
+                solver: str = DEFAULT_SOLVER, top_k_attributes: int | None = None,
+                screening: ScreeningPlan | None = None,
                 max_response_tokens: int | None = None, preference_text: str | None = None,
                 progress_factory: Callable[[int], Callable[[int], None]] | None = None) -> FitReport:
     """Fit (or with incremental=True extend) a user's profile; nothing is written unless it all works.
@@ -434,10 +456,13 @@ def fit_profile(engine, store: ProfileStore, user: str, new_pairs: Sequence[Pair
         pairs = old_pairs + added
         cache = store.load_cache(user, engine.identity.sha256, max_response_tokens)
 
+        if screening is None:  # a profile keeps the plan it was fitted with, so `add` makes the same choices
+            screening = plan_from_summary(previous.screening if previous and incremental else None)
         progress = progress_factory(len(pairs)) if progress_factory else None
-        chosen, rejected, stats = compute_rewards(engine, pairs, attributes, cache, progress)
+        result, stats = screened_differences(engine, pairs, attributes, cache, screening, progress)
         profile = profile_from_differences(
-            user, engine.identity.to_dict(), attributes, chosen - rejected, solver, k,
+            user, engine.identity.to_dict(), attributes, result.differences, solver, k, kept=result.kept,
+            screening=result.summary(attributes.names, screening),
             beta=previous.beta if previous else DEFAULT_BETA, max_response_tokens=max_response_tokens,
             created_at=previous.created_at if previous else now(),
             preference_text=preference_text or (previous.preference_text if previous else None))

@@ -12,6 +12,7 @@ import numpy as np
 from .attributes import AttributeSet, attribute_messages
 from .errors import PairsError
 from .pairs import Pair
+from .screening import ScreeningPlan, ScreeningResult, screen
 
 # Scoring cost grows linearly with answer length (about 84 scored sequences per pair with 41
 # attributes). Measured on DSP (docs/RESULTS.md, "Answer truncation"): 32 tokens were at least as
@@ -84,45 +85,68 @@ def tokenize_job(engine, job: Job, max_response_tokens: int) -> tuple[list[int],
 @dataclass
 class ScoringStats:
     jobs_scored: int = 0
-    tokens_scored: int = 0
+    tokens_scored: int = 0  # what a naive scorer evaluates: prefix + answer for every job
+    tokens_evaluated: int = 0  # what llama_decode really evaluated (shared prefixes once)
     seconds: float = 0.0
+
+
+class ResponseScorer:
+    """Fills a LogProbCache one group of jobs at a time, on one scoring context kept for all groups.
+
+    Each group (e.g. one pair) is scored in its own batched call, so a pair's numbers never depend on
+    which other pairs were scored with it: an incremental `add` then reproduces a full refit exactly.
+    """
+
+    def __init__(self, engine, cache: LogProbCache):
+        self.engine = engine
+        self.cache = cache
+        self.stats = ScoringStats()
+        self._ctx = None
+
+    def __enter__(self) -> "ResponseScorer":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._ctx is not None:
+            self._ctx.close()
+            self._ctx = None
+
+    def score(self, group: Sequence[Job]) -> None:
+        todo = list({job.key: job for job in group if job.key not in self.cache.entries}.values())
+        if not todo:
+            return
+        start = time.perf_counter()
+        items = [tokenize_job(self.engine, job, self.cache.max_response_tokens) for job in todo]
+        needed = max(len(p) + len(c) for p, c in items)
+        n_ctx = self.engine.llm.n_ctx()
+        if needed > n_ctx:  # never size a context by the longest pair alone
+            raise PairsError(f"a pair's prompt and answer are {needed} tokens, more than the model's "
+                             f"context of {n_ctx}; shorten its prompt or earlier turns "
+                             f"(prompt starts {group[0].prompt[:40]!r})")
+        if self._ctx is None or self._ctx.n_ctx_per_seq < needed:
+            self.close()
+            self._ctx = self.engine.context(SCORING_SEQUENCES, -(-needed // 256) * 256)
+        decoded_before = self._ctx.n_tokens_decoded
+        for job, scores in zip(todo, self._ctx.score(items)):
+            self.cache.entries[job.key] = float(scores.sum())
+        self.stats.jobs_scored += len(todo)
+        self.stats.tokens_scored += sum(len(p) + len(c) for p, c in items)
+        self.stats.tokens_evaluated += self._ctx.n_tokens_decoded - decoded_before
+        self.stats.seconds += time.perf_counter() - start
 
 
 def score_job_groups(engine, groups: Sequence[Sequence[Job]], cache: LogProbCache,
                      progress: Callable[[int], None] | None = None) -> ScoringStats:
-    """Fill the cache for every job; each group (e.g. one pair) is scored in one batched call.
-
-    Groups keep their own batch so a pair's numbers never depend on which other pairs were
-    scored with it: an incremental `add` then reproduces a full refit exactly.
-    """
-    stats = ScoringStats()
-    ctx = None
-    try:
+    """Fill the cache for every job, one batched call per group (see ResponseScorer)."""
+    with ResponseScorer(engine, cache) as scorer:
         for group in groups:
-            todo = list({job.key: job for job in group if job.key not in cache.entries}.values())
-            if todo:
-                start = time.perf_counter()
-                items = [tokenize_job(engine, job, cache.max_response_tokens) for job in todo]
-                needed = max(len(p) + len(c) for p, c in items)
-                if needed > engine.llm.n_ctx():  # never size a context by the longest pair alone
-                    raise PairsError(f"a pair's prompt and answer are {needed} tokens, more than the model's "
-                                     f"context of {engine.llm.n_ctx()}; shorten its prompt or earlier turns "
-                                     f"(prompt starts {group[0].prompt[:40]!r})")
-                if ctx is None or ctx.n_ctx_per_seq < needed:
-                    if ctx is not None:
-                        ctx.close()
-                    ctx = engine.context(SCORING_SEQUENCES, -(-needed // 256) * 256)
-                for job, scores in zip(todo, ctx.score(items)):
-                    cache.entries[job.key] = float(scores.sum())
-                stats.jobs_scored += len(todo)
-                stats.tokens_scored += sum(len(p) + len(c) for p, c in items)
-                stats.seconds += time.perf_counter() - start
+            scorer.score(group)
             if progress:
                 progress(1)
-    finally:
-        if ctx is not None:
-            ctx.close()
-    return stats
+    return scorer.stats
 
 
 def reward_matrices(pairs: Sequence[Pair], attributes: AttributeSet, cache: LogProbCache) -> tuple[np.ndarray, np.ndarray]:
@@ -145,3 +169,29 @@ def compute_rewards(engine, pairs: Sequence[Pair], attributes: AttributeSet, cac
     stats = score_job_groups(engine, [pair_jobs(p, systems) for p in pairs], cache, progress)
     chosen, rejected = reward_matrices(pairs, attributes, cache)
     return chosen, rejected, stats
+
+
+def screened_differences(engine, pairs: Sequence[Pair], attributes: AttributeSet, cache: LogProbCache,
+                         plan: ScreeningPlan, progress: Callable[[int], None] | None = None
+                         ) -> tuple[ScreeningResult, ScoringStats]:
+    """Reward differences (chosen - rejected) per pair and attribute, scoring only what the plan asks for.
+
+    Each call scores one pair under the base prompt and the requested attributes in one batch; what
+    the cache already holds costs nothing.
+    """
+    prompts = [a.prompt for a in attributes.attributes]
+
+    def score(rows: Sequence[int], columns: Sequence[int]) -> np.ndarray:
+        systems = [attributes.base] + [prompts[c] for c in columns]
+        out = np.empty((len(rows), len(columns)))
+        for i, row in enumerate(rows):
+            jobs = pair_jobs(pairs[row], systems)
+            scorer.score(jobs)
+            values = np.array([cache.entries[job.key] for job in jobs]).reshape(len(systems), 2)
+            rewards = values[1:] - values[0]
+            out[i] = rewards[:, 0] - rewards[:, 1]
+        return out
+
+    with ResponseScorer(engine, cache) as scorer:
+        result = screen(len(pairs), len(prompts), score, plan, progress)
+    return result, scorer.stats

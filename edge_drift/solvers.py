@@ -1,4 +1,4 @@
-"""Attribute weights from reward differences: Drift's closed form, regularised Bradley-Terry, `auto`."""
+"""Attribute weights from reward differences: Drift's closed form, on the strongest attributes (`select`), Bradley-Terry, `auto`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,7 +7,9 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
-SOLVERS = ("drift", "bt", "auto")
+SOLVERS = ("select", "drift", "bt", "auto")
+DEFAULT_SOLVER = "select"  # docs/RESULTS.md, "Choosing the default solver"
+SELECT_K = 7  # attributes `select` keeps: as many as decoding mixes by default (profile.DEFAULT_TOP_K)
 AUTO_MIN_PAIRS = 10  # below this, cross-validation folds are too small to choose between solvers
 BT_L2 = 1.0
 
@@ -38,7 +40,9 @@ def bradley_terry(differences: np.ndarray, l2: float = BT_L2) -> np.ndarray:
     return w / norm if norm > 0 else w
 
 
-def solve(differences: np.ndarray, solver: str) -> np.ndarray:
+def solve(differences: np.ndarray, solver: str, k: int = SELECT_K) -> np.ndarray:
+    if solver == "select":
+        return select_top(differences, k)
     if solver == "drift":
         return drift_closed_form(differences)
     if solver == "bt":
@@ -52,7 +56,8 @@ def pairwise_accuracy(differences: np.ndarray, weights: np.ndarray) -> float:
     return float(np.mean((margin > 0) + 0.5 * (margin == 0)))
 
 
-def cross_validated_accuracy(differences: np.ndarray, solver: str, folds: int = 5, seed: int = 0) -> float | None:
+def cross_validated_accuracy(differences: np.ndarray, solver: str, folds: int = 5, seed: int = 0,
+                             k: int = SELECT_K) -> float | None:
     """K-fold held-out pairwise accuracy; None with fewer than 4 pairs (nothing to hold out)."""
     n = len(differences)
     if n < 4:
@@ -62,7 +67,7 @@ def cross_validated_accuracy(differences: np.ndarray, solver: str, folds: int = 
     correct = []
     for fold in np.array_split(order, folds):
         train = np.setdiff1d(order, fold)
-        w = solve(differences[train], solver)
+        w = solve(differences[train], solver, k)
         correct.append(pairwise_accuracy(differences[fold], w) * len(fold))
     return float(sum(correct) / n)
 
@@ -74,20 +79,36 @@ class Fit:
     cv_accuracy: float | None
 
 
-def fit_weights(differences: np.ndarray, solver: str = "drift") -> Fit:
+def fit_weights(differences: np.ndarray, solver: str = DEFAULT_SOLVER, k: int = SELECT_K) -> Fit:
     """Weights with a cross-validated accuracy; `auto` keeps the solver that generalises better."""
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
-    candidates = ["drift", "bt"] if solver == "auto" else [solver]
+    candidates = ["select", "drift", "bt"] if solver == "auto" else [solver]
     if solver == "auto" and len(differences) < AUTO_MIN_PAIRS:
-        candidates = ["drift"]  # the paper's choice when data are scarce
-    scored = [(cross_validated_accuracy(differences, name), name) for name in candidates]
-    # max over (accuracy, preference): ties go to drift, listed first
+        candidates = ["select", "drift"]  # too few pairs for Bradley-Terry's extra freedom
+    scored = [(cross_validated_accuracy(differences, name, k=k), name) for name in candidates]
+    # max over (accuracy, preference): ties go to the candidate listed first
     best_accuracy, best = max(scored, key=lambda item: (item[0] if item[0] is not None else -1, -candidates.index(item[1])))
-    return Fit(solve(differences, best), best, best_accuracy)
+    return Fit(solve(differences, best, k), best, best_accuracy)
 
 
 def top_k(weights: np.ndarray, k: int) -> np.ndarray:
     """Indices of the k largest |w_i| (stable: earlier attributes win ties)."""
     order = np.argsort(-np.abs(weights), kind="stable")
     return np.sort(order[:k])
+
+
+def select_top(differences: np.ndarray, k: int) -> np.ndarray:
+    """Drift's closed form on the k attributes whose reward differences are most consistent (largest |t|).
+
+    The closed form averages every attribute's noise; keeping the few that separate this user's
+    choices most reliably (judged on the training pairs only) removes most of it, and the profile
+    then steers with exactly the attributes that ranked the pairs.
+    """
+    from .screening import strongest
+
+    D = np.asarray(differences, dtype=np.float64)
+    keep = strongest(D, min(k, D.shape[1]))
+    weights = np.zeros(D.shape[1])
+    weights[keep] = drift_closed_form(D[:, keep])
+    return weights

@@ -5,6 +5,8 @@ import click
 
 from ..errors import EdgeDriftError
 from ..rewards import DEFAULT_MAX_RESPONSE_TOKENS
+from ..screening import RECHECK_EVERY, SCREEN_AFTER_PAIRS, SCREEN_KEEP
+from ..solvers import DEFAULT_SOLVER, SOLVERS
 from ..weights_chart import weight_bars
 from .common import (
     MODEL_HELP,
@@ -51,7 +53,11 @@ def run_fit(user, pairs_file, model, profiles_dir, incremental, **options):
                f"({report.n_new_pairs} new), solver {fitted.solver}, cv accuracy "
                f"{'n/a' if fitted.cv_accuracy is None else f'{fitted.cv_accuracy:.2f}'}")
     click.echo(f"scored {stats.jobs_scored} (prompt, answer) items, {stats.tokens_scored} tokens in "
-               f"{stats.seconds:.1f}s ({rate:.0f} tokens/s)")
+               f"{stats.seconds:.1f}s ({rate:.0f} tokens/s; {stats.tokens_evaluated} evaluated)")
+    screened_out = (fitted.screening or {}).get("screened_out") or {}
+    if screened_out:
+        click.echo(f"screening: {len(screened_out)} weak attributes scored only on "
+                   f"{fitted.screening['fully_scored_pairs']} of {fitted.n_pairs} pairs and left out of the fit")
     click.echo("selected: " + ", ".join(f"{a.name} {a.weight:+.2f}" for a in
                                           sorted(fitted.selected, key=lambda a: -abs(a.weight))))
     if incremental and report.previous_weights:
@@ -71,27 +77,33 @@ def describe_moves(report, n: int = 3) -> str:
 @click.option("--add-attribute", "custom", multiple=True, metavar="NAME=PROMPT",
               help="A custom attribute: a system prompt that differs from the base one by a cue. Repeatable.")
 @click.option("--top-k", default=None, type=click.IntRange(1), help="Attributes used for decoding [default: 7].")
-@click.option("--solver", type=click.Choice(["drift", "bt", "auto"]), default="drift", show_default=True,
-              help="drift: closed form d/||d||; bt: regularised Bradley-Terry; auto: best cross-validated.")
+@click.option("--solver", type=click.Choice(SOLVERS), default=DEFAULT_SOLVER, show_default=True,
+              help="select: closed form on the top-k most consistent attributes; drift: closed form d/||d|| "
+                   "on all; bt: regularised Bradley-Terry; auto: best cross-validated.")
+@click.option("--screening/--no-screening", default=True, show_default=True,
+              help=f"After {SCREEN_AFTER_PAIRS} pairs scored with every attribute, score later pairs only with "
+                   f"the {SCREEN_KEEP} strongest (about 3x faster; every {RECHECK_EVERY}th pair is rechecked in full).")
 @click.option("--max-response-tokens", default=None, type=click.IntRange(1),
               help=f"Truncate answers to this many tokens when scoring [default: the profile's, else "
                    f"{DEFAULT_MAX_RESPONSE_TOKENS}].")
 @click.option("--preference", default=None, metavar="TEXT",
               help="The preference in words, kept in the profile for `--strategy pad`.")
-def profile_fit(user, pairs_file, model, profiles_dir, attributes, custom, top_k, solver, max_response_tokens,
-                preference):
+def profile_fit(user, pairs_file, model, profiles_dir, attributes, custom, top_k, solver, screening,
+                max_response_tokens, preference):
     """Fit USER's profile from a pairs file (replaces its pairs; cached rewards are reused)."""
     from ..attributes import choose_attributes, parse_custom_attributes
+    from ..screening import NO_SCREENING, ScreeningPlan
 
     chosen_set = choose_attributes(attributes, parse_custom_attributes(custom))
     run_fit(user, pairs_file, model, profiles_dir, False, attributes=chosen_set, solver=solver,
+            screening=ScreeningPlan() if screening else NO_SCREENING,
             top_k_attributes=top_k, max_response_tokens=max_response_tokens, preference_text=preference)
 
 
 @profile.command("add")
 @click.argument("user")
 @fit_options
-@click.option("--solver", type=click.Choice(["drift", "bt", "auto"]), default=None,
+@click.option("--solver", type=click.Choice(SOLVERS), default=None,
               help="Solver for the refit [default: the profile's].")
 def profile_add(user, pairs_file, model, profiles_dir, solver):
     """Add pairs to USER's profile and refit; only the new pairs are scored."""
