@@ -115,6 +115,9 @@ class TokenBatch:
         self.batch.n_tokens = n
 
 
+MAX_SAVED_STEMS = 128  # 41 attributes + base, with room for custom attribute sets
+
+
 @dataclass
 class Segment:
     """Tokens to append to one sequence and which of their logits to keep ('none', 'last' or 'all')."""
@@ -164,6 +167,8 @@ class MultiSequenceContext:
         self.history: list[list[int]] = [[] for _ in range(n_seq)]  # tokens in each sequence's KV
         self.n_decode_calls = 0
         self.n_tokens_decoded = 0
+        # stem tokens -> saved KV state (see score); the engine's, so later contexts (the next vote) reuse them
+        self._stems = engine.saved_stems
 
     # -- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -338,19 +343,23 @@ class MultiSequenceContext:
             self.history[seq].append(int(token))
         return self._logits_view(n)
 
-    def score(self, items: Sequence[tuple[Tokens, Tokens]], share_prefix: bool = True) -> list[np.ndarray]:
+    def score(self, items: Sequence[tuple[Tokens, Tokens]], share_prefix: bool = True,
+              stems: Sequence[int] | None = None) -> list[np.ndarray]:
         """Per-token log-probabilities of each continuation given its prefix, batched.
 
         Items with an identical prefix evaluate it once (in one sequence) and copy it to the
-        sequences of the others. Work is done in waves of at most n_seq sequences.
+        sequences of the others. Work is done in waves of at most n_seq sequences. `stems` gives,
+        per item, how many leading prefix tokens form a stem worth keeping across calls (e.g. a
+        system block that every pair repeats): it is evaluated once, on its own, kept as saved KV
+        state and restored into later sequences instead of being evaluated again.
         """
         results: list[np.ndarray | None] = [None] * len(items)
         groups = group_by_prefix(items) if share_prefix else [[i] for i in range(len(items))]
         for wave in waves(groups, self.n_seq):
-            self._score_wave(items, wave, results)
+            self._score_wave(items, wave, results, stems)
         return results  # type: ignore[return-value]
 
-    def _score_wave(self, items, wave: list[list[int]], results: list) -> None:
+    def _score_wave(self, items, wave: list[list[int]], results: list, stems: Sequence[int] | None) -> None:
         self.clear()
         seq_of: dict[int, int] = {}
         heads = []
@@ -360,7 +369,8 @@ class MultiSequenceContext:
                 seq_of[item] = next_seq
                 next_seq += 1
             heads.append(group[0])
-        prefix_rows = self.decode([Segment(seq_of[h], items[h][0], "last") for h in heads])
+        starts = [self._restore_stem(seq_of[h], items[h][0], stems[h] if stems else 0) for h in heads]
+        prefix_rows = self.decode([Segment(seq_of[h], items[h][0][start:], "last") for h, start in zip(heads, starts)])
         first_row = {}
         for group, row in zip(wave, prefix_rows):
             for item in group:
@@ -371,6 +381,34 @@ class MultiSequenceContext:
         rest = self.decode([Segment(seq_of[i], c[:-1], "all", targets=c[1:]) for i, c in zip(flat, continuations)])
         for item, c, tail in zip(flat, continuations, rest):
             results[item] = np.concatenate([token_logprobs(first_row[item][None, :], c[:1]), tail])
+
+    # -- stems: KV state of a recurring prefix, saved once and restored -------------------------------
+    def _restore_stem(self, seq: int, prefix: Tokens, length: int) -> int:
+        """Put prefix[:length] into the (empty) sequence from saved state; return how many tokens it holds.
+
+        A stem is always computed alone, in a decode of its own, so its numbers never depend on what
+        it was first scored with: a pair scored later, or alone, sees exactly the same state.
+        """
+        if length <= 0 or length >= len(prefix):  # the prefix must keep >= 1 token to produce its row
+            return 0
+        key = tuple(int(t) for t in prefix[:length])
+        state = self._stems.get(key)
+        llama_cpp = self._llama_cpp
+        if state is None:
+            self.decode([Segment(seq, key, "none")])
+            size = llama_cpp.llama_state_seq_get_size(self.ctx, seq)
+            state = (ctypes.c_uint8 * size)()
+            if llama_cpp.llama_state_seq_get_data(self.ctx, state, size, seq) != size:
+                raise RuntimeError("llama.cpp could not save a sequence's state")
+            if len(self._stems) >= MAX_SAVED_STEMS:  # ~0.4 MB each: forget the oldest
+                self._stems.pop(next(iter(self._stems)))
+            self._stems[key] = state
+            return length
+        if not llama_cpp.llama_state_seq_set_data(self.ctx, state, len(state), seq):
+            raise RuntimeError(f"llama.cpp could not restore a saved prefix into sequence {seq}")
+        self.n_past[seq] = length
+        self.history[seq] = list(key)
+        return length
 
 
 def token_logprobs(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
@@ -431,8 +469,12 @@ class Engine:
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"llama.cpp could not load {self.path}: {exc}; is the file complete?") from exc
         self.n_vocab = self.llm.n_vocab()
+        # Saved KV state of recurring prefixes (attribute system blocks), shared by every scoring context
+        # of this model: a vote scored after a fit restores them instead of evaluating them again.
+        self.saved_stems: dict[tuple[int, ...], object] = {}
 
     def close(self) -> None:
+        self.saved_stems.clear()
         self.llm.close()
 
     def __enter__(self) -> "Engine":

@@ -102,6 +102,7 @@ class ResponseScorer:
         self.cache = cache
         self.stats = ScoringStats()
         self._ctx = None
+        self._system_blocks: dict[str, list[int]] = {}  # system prompt -> tokens of its system block
 
     def __enter__(self) -> "ResponseScorer":
         return self
@@ -130,12 +131,22 @@ class ResponseScorer:
             self.close()
             self._ctx = self.engine.context(SCORING_SEQUENCES, -(-needed // 256) * 256)
         decoded_before = self._ctx.n_tokens_decoded
-        for job, scores in zip(todo, self._ctx.score(items)):
+        stems = [self.stem_length(job.system, prefix) for job, (prefix, _) in zip(todo, items)]
+        for job, scores in zip(todo, self._ctx.score(items, stems=stems)):
             self.cache.entries[job.key] = float(scores.sum())
         self.stats.jobs_scored += len(todo)
         self.stats.tokens_scored += sum(len(p) + len(c) for p, c in items)
         self.stats.tokens_evaluated += self._ctx.n_tokens_decoded - decoded_before
         self.stats.seconds += time.perf_counter() - start
+
+
+    def stem_length(self, system: str, prefix: list[int]) -> int:
+        """Tokens of the system block that starts this prefix: every pair repeats it, so it is evaluated once."""
+        block = self._system_blocks.get(system)
+        if block is None:
+            block = self.engine.chat_tokens([{"role": "system", "content": system}], add_generation_prompt=False)
+            self._system_blocks[system] = block
+        return len(block) if prefix[:len(block)] == block else 0  # templates that rewrite the system turn: no stem
 
 
 def score_job_groups(engine, groups: Sequence[Sequence[Job]], cache: LogProbCache,

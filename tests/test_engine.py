@@ -112,6 +112,24 @@ def test_prefix_sharing_gives_same_scores_as_no_sharing(engine, scoring_items):
     assert calls_shared >= 2
 
 
+def test_saved_system_blocks_give_the_same_scores_and_are_evaluated_once(engine, reference_llm, scoring_items):
+    stems = [len(engine.chat_tokens([{"role": "system", "content": system}], add_generation_prompt=False))
+             for system in ["You are an AI assistant."] * 3 + ["You are a concise AI assistant."] * 3]
+    assert all(prefix[:n] != prefix[:n + 1] for (prefix, _), n in zip(scoring_items, stems))
+    engine.saved_stems.clear()
+    with engine.context(8, 256) as ctx:
+        first = ctx.score(scoring_items, stems=stems)
+        decoded_first = ctx.n_tokens_decoded
+    assert len(engine.saved_stems) == 2  # one per system block
+    with engine.context(8, 256) as ctx:  # a later context (the next vote) restores them
+        again = ctx.score(scoring_items, stems=stems)
+        decoded_again = ctx.n_tokens_decoded
+    assert decoded_first - decoded_again == sum(set(stems))  # the system blocks were not evaluated again
+    for (prefix, continuation), a, b in zip(scoring_items, first, again):
+        np.testing.assert_allclose(a, b, atol=LOGPROB_TOL)
+        np.testing.assert_allclose(b, score_naively(reference_llm, prefix, continuation), atol=LOGPROB_TOL)
+
+
 def test_start_shares_common_prefix_and_matches_unshared(engine, prompts):
     with engine.context(3, 256) as ctx:
         shared = np.array(ctx.start(prompts, share_prefix=True))
