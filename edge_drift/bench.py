@@ -176,3 +176,95 @@ def bench_decode(engine: Engine, ks: tuple[int, ...] = (1, 3, 7), n_tokens: int 
             strategy.close()
             result["strategies"].append({"strategy": name, "tokens_per_s": rate, "vs_plain": rate / plain})
     return result
+
+
+def raw_prompt_eval_rate(engine: Engine, repeats: int = 3) -> float:
+    """llama-cpp-python's own Llama.eval of one 480-token sequence (last logits only), in tokens/s."""
+    prompt = engine.chat_tokens([{"role": "user", "content": BENCH_QUESTION}])
+    raw_tokens = (prompt * (1 + 480 // len(prompt)))[:480]
+
+    def raw_eval() -> None:
+        engine.llm.reset()
+        engine.llm.eval(raw_tokens)
+    return len(raw_tokens) / best_time(raw_eval, repeats)
+
+
+def naive_tokens(engine: Engine, pairs, attributes, max_response_tokens: int) -> int:
+    """Tokens a naive scorer evaluates: prefix + answer for every (attribute, answer) item of every pair."""
+    from .rewards import pair_jobs, tokenize_job
+
+    systems = [attributes.base] + [a.prompt for a in attributes.attributes]
+    total = 0
+    for pair in pairs:
+        for job in pair_jobs(pair, systems):
+            prefix, answer = tokenize_job(engine, job, max_response_tokens)
+            total += len(prefix) + len(answer)
+    return total
+
+
+def bench_fit(engine: Engine, pairs, vote_pair, full_fit: bool = False, cli_vote: Callable[[str], float] | None = None
+              ) -> dict:
+    """A cold fit of `pairs` (defaults: all attributes, screening, `select`), then one vote, in one run.
+
+    `cli_vote(profiles_dir)` may time the same vote as a fresh `edge-drift profile add` process.
+
+    Prompt evaluation is measured before and after the fit (the faster counts: noise only adds time).
+    """
+    import tempfile
+
+    from .profile import ProfileStore, fit_profile
+    from .rewards import DEFAULT_MAX_RESPONSE_TOKENS
+    from .screening import NO_SCREENING
+
+    attributes = load_attribute_set()
+    prompt_eval = raw_prompt_eval_rate(engine)
+    with tempfile.TemporaryDirectory() as folder:
+        store = ProfileStore(folder)
+        engine.saved_stems.clear()  # cold: nothing saved from an earlier run
+        start = time.perf_counter()
+        report = fit_profile(engine, store, "bench", pairs, attributes=attributes)
+        fit_s = time.perf_counter() - start
+        from .assistant import Assistant
+
+        with Assistant(engine, profiles_dir=folder) as assistant:  # the server's feedback path, minus HTTP
+            start = time.perf_counter()
+            vote = assistant.feedback("bench", vote_pair)
+            vote_s = time.perf_counter() - start
+        cli_vote_s = cli_vote(folder) if cli_vote else None
+        full = None
+        if full_fit:
+            engine.saved_stems.clear()
+            start = time.perf_counter()
+            before = fit_profile(engine, ProfileStore(f"{folder}/full"), "bench", pairs, attributes=attributes,
+                                 screening=NO_SCREENING)
+            full = {"seconds": time.perf_counter() - start, "tokens_evaluated": before.stats.tokens_evaluated}
+    prompt_eval = max(prompt_eval, raw_prompt_eval_rate(engine))
+    naive = naive_tokens(engine, pairs, attributes, DEFAULT_MAX_RESPONSE_TOKENS)
+    stats = report.stats
+    screening = report.profile.screening or {}
+    return {
+        "model": engine.path.name,
+        "n_threads": engine.n_threads,
+        "n_pairs": len(pairs),
+        "n_attributes": len(attributes.attributes),
+        "solver": report.profile.solver,
+        "screening": {k: v for k, v in screening.items() if k != "screened_out"},
+        "attributes_screened_out": len(screening.get("screened_out", {})),
+        "fit_seconds": fit_s,
+        "fit_tokens_evaluated": stats.tokens_evaluated,
+        "fit_tokens_scored": stats.tokens_scored,
+        "naive_tokens": naive,
+        "tokens_evaluated_per_pair": stats.tokens_evaluated / len(pairs),
+        "naive_tokens_per_pair": naive / len(pairs),
+        "evaluated_vs_naive": stats.tokens_evaluated / naive,
+        "prompt_eval_tokens_per_s": prompt_eval,
+        "fit_evaluated_tokens_per_s": stats.tokens_evaluated / fit_s,
+        "fit_evaluated_vs_prompt_eval": stats.tokens_evaluated / fit_s / prompt_eval,
+        "fit_naive_tokens_per_s": naive / fit_s,
+        "fit_naive_vs_prompt_eval": naive / fit_s / prompt_eval,
+        "vote_seconds": vote_s,
+        "vote_tokens_evaluated": vote.stats.tokens_evaluated,
+        "vote_cli_seconds": cli_vote_s,
+        "full_fit": full,
+        "fit_speedup_vs_full": full["seconds"] / fit_s if full else None,
+    }

@@ -115,6 +115,25 @@ class TokenBatch:
         self.batch.n_tokens = n
 
 
+GPU_LAYERS_ENV = "EDGE_DRIFT_N_GPU_LAYERS"
+
+
+def gpu_layers(requested: int | None = None) -> int:
+    """Layers to offload: the request, else $EDGE_DRIFT_N_GPU_LAYERS, else all (-1) when this llama.cpp
+    build has a GPU backend (Metal, CUDA, Vulkan) and 0 on CPU-only builds (untested on CI's CPU machine)."""
+    if requested is None and os.environ.get(GPU_LAYERS_ENV, "").strip():
+        value = os.environ[GPU_LAYERS_ENV].strip()
+        try:
+            requested = int(value)
+        except ValueError:
+            raise ModelLoadError(f"{GPU_LAYERS_ENV}={value!r} is not a number; use -1 (all layers), 0 (CPU) or N") from None
+    if requested is not None:
+        return requested
+    import llama_cpp
+
+    return -1 if llama_cpp.llama_supports_gpu_offload() else 0
+
+
 MAX_SAVED_STEMS = 128  # 41 attributes + base, with room for custom attribute sets
 
 
@@ -457,15 +476,16 @@ class Engine:
     """A GGUF model loaded once: the high-level Llama (sampling, templates) + multi-sequence contexts."""
 
     def __init__(self, model: str | os.PathLike | None = None, *, n_ctx: int = 4096,
-                 n_threads: int | None = None, verbose: bool = False):
+                 n_threads: int | None = None, n_gpu_layers: int | None = None, verbose: bool = False):
         from llama_cpp import Llama
 
         self.path = resolve_model(model)
         self.n_threads = n_threads or physical_cores()
+        self.n_gpu_layers = gpu_layers(n_gpu_layers)
         try:
             self.llm = Llama(model_path=str(self.path), n_ctx=n_ctx, n_batch=DEFAULT_N_BATCH,
                              n_threads=self.n_threads, n_threads_batch=self.n_threads,
-                             verbose=verbose)
+                             n_gpu_layers=self.n_gpu_layers, verbose=verbose)
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"llama.cpp could not load {self.path}: {exc}; is the file complete?") from exc
         self.n_vocab = self.llm.n_vocab()

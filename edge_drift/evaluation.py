@@ -13,8 +13,8 @@ from .errors import EdgeDriftError
 from .pairs import Pair, read_pairs
 from .rewards import (DEFAULT_MAX_RESPONSE_TOKENS, Job, LogProbCache, compute_rewards, reward_matrices,
                       score_job_groups, screened_differences, system_prompt)
-from .screening import ScreeningPlan
-from .solvers import fit_weights, pairwise_accuracy, solve
+from .screening import ScreeningPlan, screen
+from .solvers import DEFAULT_SOLVER, fit_weights, pairwise_accuracy, solve
 
 DSP_DOMAINS = ("academy", "business", "entertainment", "literature")
 
@@ -55,7 +55,7 @@ def dsp_pairs(queries: Sequence[Query], user: str, seed: int) -> list[Pair]:
 
 
 # -- `edge-drift eval prefs`: few-shot preference accuracy of every method on held-out pairs ------------
-EVAL_METHODS = ("select", "drift", "bt", "auto", "logreg", "logprob", "length", "chance")
+EVAL_METHODS = ("fit", "select", "drift", "bt", "auto", "logreg", "logprob", "length", "chance")
 
 
 @dataclass
@@ -104,6 +104,12 @@ def method_accuracy(method: str, features: PairFeatures, train: np.ndarray, test
         return float(np.mean((margin > 0) + 0.5 * (margin == 0)))
 
     differences = features.chosen - features.rejected
+    if method == "fit":  # what `profile fit` does by default: screening while scoring, then its default solver
+        D = differences[train]
+        result = screen(len(train), D.shape[1], lambda rows, columns: D[np.ix_(rows, columns)], ScreeningPlan())
+        weights = np.zeros(D.shape[1])
+        weights[result.kept] = solve(result.differences[:, result.kept], DEFAULT_SOLVER)
+        return pairwise_accuracy(differences[test], weights)
     if method in ("select", "drift", "bt"):
         return pairwise_accuracy(differences[test], solve(differences[train], method))
     if method == "auto":  # what `profile fit --solver auto` would keep, chosen by CV on the train pairs only

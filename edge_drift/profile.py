@@ -17,10 +17,10 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from .attributes import AttributeSet
-from .errors import ProfileError
+from .errors import PairsError, ProfileError
 from .files import atomic_write
 from .paths import PROFILES_ENV, profiles_dir  # noqa: F401  (re-exported)
-from .pairs import Pair, write_pairs_lines
+from .pairs import Pair, parse_pair, write_pairs_lines
 from .rewards import DEFAULT_MAX_RESPONSE_TOKENS, LogProbCache, ScoringStats, screened_differences
 from .screening import ScreeningPlan
 from .solvers import DEFAULT_SOLVER, fit_weights, top_k
@@ -242,7 +242,6 @@ class ProfileStore:
 
     def load_pairs(self, user: str) -> list[Pair]:
         """The pairs the profile was fitted on; a damaged file is an error that names the line, never a guess."""
-        from .errors import PairsError
         from .pairs import parse_pairs_text
 
         path = self.pairs_path(user)
@@ -403,6 +402,14 @@ def profile_from_differences(user: str, slm: dict, attributes: AttributeSet, dif
                    n_pairs=len(differences), cv_accuracy=accuracy, top_k=k, **fields)
 
 
+def check_new_pairs(pairs: Sequence[Pair]) -> None:
+    for number, pair in enumerate(pairs, 1):
+        try:
+            parse_pair(pair.to_dict())
+        except ValueError as exc:
+            raise PairsError(f"new pair {number} (prompt starts {pair.prompt[:40]!r}): {exc}") from None
+
+
 def plan_from_summary(summary: dict | None) -> ScreeningPlan:
     """The screening plan a profile was fitted with (the default when none is recorded)."""
     if not summary:
@@ -453,6 +460,7 @@ def fit_profile(engine, store: ProfileStore, user: str, new_pairs: Sequence[Pair
         old_pairs = store.load_pairs(user) if incremental else []
         known = {p.key for p in old_pairs}
         added = [p for p in new_pairs if p.key not in known]
+        check_new_pairs(added)  # what is saved must load again: refuse here what read_pairs would refuse
         pairs = old_pairs + added
         cache = store.load_cache(user, engine.identity.sha256, max_response_tokens)
 

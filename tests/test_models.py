@@ -68,3 +68,19 @@ def test_a_mistyped_local_path_is_not_taken_for_a_hub_model(tmp_path, monkeypatc
     with pytest.raises(ModelNotFoundError, match="neither a local file nor a downloaded hub model") as info:
         resolve_model("nowhere/repo/model.gguf")
     assert "edge-drift models pull nowhere/repo/model.gguf" in str(info.value)
+
+
+def test_gpu_layers_default_to_the_build_and_can_be_set(monkeypatch):
+    import llama_cpp
+
+    from edge_drift.engine import GPU_LAYERS_ENV, gpu_layers
+    from edge_drift.errors import ModelLoadError
+
+    monkeypatch.delenv(GPU_LAYERS_ENV, raising=False)
+    assert gpu_layers() == (-1 if llama_cpp.llama_supports_gpu_offload() else 0)
+    assert gpu_layers(5) == 5
+    monkeypatch.setenv(GPU_LAYERS_ENV, "12")
+    assert gpu_layers() == 12 and gpu_layers(0) == 0  # an explicit request wins over the environment
+    monkeypatch.setenv(GPU_LAYERS_ENV, "all")
+    with pytest.raises(ModelLoadError, match="is not a number"):
+        gpu_layers()

@@ -201,3 +201,32 @@ def test_cli_errors_are_one_line(tmp_path):
     result = CliRunner().invoke(main, ["profile", "show", "../etc"])
     assert result.exit_code == 1 and result.output.count("\n") == 1
     assert result.output.startswith("Error: invalid user name '../etc'")
+
+
+def test_screening_scores_weak_attributes_only_on_the_first_pairs_and_add_repeats_it(engine, store, tmp_path):
+    from edge_drift.screening import ScreeningPlan
+
+    plan = ScreeningPlan(after_pairs=2, keep=1, recheck_every=0)
+    report = fit(engine, store, PAIRS, screening=plan)
+    # 2 pairs x (base + 3 attributes) x 2 answers in full, then 2 pairs x (base + 1 kept) x 2
+    assert report.stats.jobs_scored == 2 * 4 * 2 + 2 * 2 * 2
+    profile = report.profile
+    assert profile.screening["after_pairs"] == 2 and len(profile.screening["screened_out"]) == 2
+    kept = [a for a in profile.attributes if a.name not in profile.screening["screened_out"]]
+    assert len(kept) == 1 and kept[0].weight != 0 and kept[0].selected
+    assert all(a.weight == 0 and not a.selected for a in profile.attributes if a not in kept)
+    # an add scores the new pairs with the kept attribute only, and lands where a fit of all pairs lands
+    added = fit_profile(engine, store, "ada", MORE, incremental=True)
+    assert added.stats.jobs_scored == len(MORE) * 2 * 2
+    whole = fit_profile(engine, ProfileStore(tmp_path / "whole"), "ada", PAIRS + MORE, attributes=ATTRIBUTES,
+                        top_k_attributes=2, screening=plan)
+    assert [a.weight for a in added.profile.attributes] == [a.weight for a in whole.profile.attributes]
+    assert store.load("ada").screening == whole.profile.screening
+
+
+def test_fit_refuses_a_pair_it_could_not_load_again(engine, store):
+    from edge_drift.errors import PairsError
+
+    with pytest.raises(PairsError, match="chosen and rejected are the same text"):
+        fit(engine, store, PAIRS[:1] + [Pair("Hi?", "Hello.", "Hello.")])
+    assert not store.exists("ada")

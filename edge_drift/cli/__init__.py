@@ -17,8 +17,16 @@ from .serving import serve
 
 @click.group(cls=FriendlyGroup)
 @click.version_option(package_name="edge-drift")
-def main() -> None:
+@click.option("--n-gpu-layers", type=int, default=None, metavar="N",
+              help="Layers to offload to a GPU: -1 all, 0 none [default: all when this llama.cpp build has a GPU "
+                   "backend, else 0; also $EDGE_DRIFT_N_GPU_LAYERS]. Applies to every model of the command.")
+def main(n_gpu_layers: int | None) -> None:
     """Personalize a local GGUF chat model to one person, offline, at decoding time."""
+    if n_gpu_layers is not None:  # the environment reaches every Engine, also the server's worker
+        import os
+
+        from ..engine import GPU_LAYERS_ENV
+        os.environ[GPU_LAYERS_ENV] = str(n_gpu_layers)
 
 
 @click.command()

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import click
 
+from ..errors import EdgeDriftError
 from .common import MODEL_HELP, FriendlyGroup, echo_json, open_engine
 
 
@@ -58,6 +59,63 @@ def bench_decode_command(model: str, n_tokens: int, all_strategies: bool, as_jso
                    f"   vs bound {row['vs_bound']:.2f}x   vs plain {row['vs_plain']:.2f}x")
     for row in result.get("strategies", []):
         click.echo(f"{row['strategy']:<13} {row['tokens_per_s']:7.1f} tokens/s   vs plain {row['vs_plain']:.2f}x")
+
+
+@bench.command("fit")
+@click.option("--model", default="default", show_default=True, help=MODEL_HELP)
+@click.option("--data", default="../shared/data/dsp/dsp_dev.json", show_default=True,
+              type=click.Path(dir_okay=False), help="DSP-style JSON (the benchmark's pairs; not shipped).")
+@click.option("--user", default="academy", show_default=True, help="The DSP domain whose choices are fitted.")
+@click.option("--pairs", "n_pairs", default=50, show_default=True, type=click.IntRange(1), help="Pairs to fit.")
+@click.option("--full/--no-full", default=False, show_default=True,
+              help="Also time the full fit without screening (the 'before'; ~15 min on 2 cores).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_fit_command(model: str, data: str, user: str, n_pairs: int, full: bool, as_json: bool) -> None:
+    """A cold 50-pair profile fit and one vote, against raw prompt evaluation, in one run."""
+    import json
+    import subprocess
+    import sys
+    import tempfile
+    import time
+    from pathlib import Path
+
+    from ..bench import bench_fit
+    from ..evaluation import user_pairs
+
+    if not Path(data).is_file():
+        raise EdgeDriftError(f"no DSP data at {data}; pass --data PATH to a DSP-style JSON file")
+    _, pairs = user_pairs(Path(data), "dsp", user)
+    pairs = [p for p in pairs if p.chosen.strip() != p.rejected.strip()]  # DSP repeats an answer across domains now and then
+    if len(pairs) < n_pairs + 1:
+        raise EdgeDriftError(f"{data} has {len(pairs)} pairs for {user}; lower --pairs below that")
+
+    def cli_vote(profiles_dir: str) -> float:
+        """The same kind of vote as a fresh `edge-drift profile add` process (model load included)."""
+        with tempfile.NamedTemporaryFile("w", suffix=".jsonl", delete=False) as handle:
+            handle.write(json.dumps(pairs[n_pairs + 1].to_dict()) + "\n")
+        start = time.perf_counter()
+        subprocess.run([str(Path(sys.executable).with_name("edge-drift")), "profile", "add", "bench", "--pairs", handle.name,
+                        "--profiles-dir", profiles_dir, "--model", model], check=True, capture_output=True)
+        Path(handle.name).unlink()
+        return time.perf_counter() - start
+
+    with open_engine(model) as engine:
+        result = bench_fit(engine, pairs[:n_pairs], pairs[n_pairs], full_fit=full, cli_vote=cli_vote)
+    if as_json:
+        echo_json(result)
+        return
+    click.echo(f"{result['n_pairs']}-pair fit: {result['fit_seconds']:.1f}s, {result['fit_tokens_evaluated']} tokens "
+               f"evaluated ({result['evaluated_vs_naive']:.2f}x a naive scorer's {result['naive_tokens']}), "
+               f"{result['attributes_screened_out']} attributes screened out")
+    click.echo(f"fit rate: {result['fit_evaluated_tokens_per_s']:.0f} evaluated tokens/s = "
+               f"{result['fit_evaluated_vs_prompt_eval']:.2f}x raw prompt eval "
+               f"({result['prompt_eval_tokens_per_s']:.0f} tokens/s); naive-equivalent "
+               f"{result['fit_naive_vs_prompt_eval']:.2f}x")
+    click.echo(f"one vote: {result['vote_seconds']:.1f}s warm (server path), {result['vote_cli_seconds']:.1f}s as "
+               f"`profile add` (new process)")
+    if result["full_fit"]:
+        click.echo(f"full fit (no screening): {result['full_fit']['seconds']:.1f}s = "
+                   f"{result['fit_speedup_vs_full']:.2f}x slower")
 
 
 @bench.command("serve")
