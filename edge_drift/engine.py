@@ -410,11 +410,14 @@ class MultiSequenceContext:
         """
         if length <= 0 or length >= len(prefix):  # the prefix must keep >= 1 token to produce its row
             return 0
-        key = tuple(int(t) for t in prefix[:length])
+        tokens = tuple(int(t) for t in prefix[:length])
+        # A saved state only loads into a context with the same number of sequences (llama.cpp keeps
+        # one KV stream per sequence), so the layout is part of the key.
+        key = (self.n_seq, tokens)
         state = self._stems.get(key)
         llama_cpp = self._llama_cpp
         if state is None:
-            self.decode([Segment(seq, key, "none")])
+            self.decode([Segment(seq, tokens, "none")])
             size = llama_cpp.llama_state_seq_get_size(self.ctx, seq)
             state = (ctypes.c_uint8 * size)()
             if llama_cpp.llama_state_seq_get_data(self.ctx, state, size, seq) != size:
@@ -426,7 +429,7 @@ class MultiSequenceContext:
         if not llama_cpp.llama_state_seq_set_data(self.ctx, state, len(state), seq):
             raise RuntimeError(f"llama.cpp could not restore a saved prefix into sequence {seq}")
         self.n_past[seq] = length
-        self.history[seq] = list(key)
+        self.history[seq] = list(tokens)
         return length
 
 
@@ -491,7 +494,7 @@ class Engine:
         self.n_vocab = self.llm.n_vocab()
         # Saved KV state of recurring prefixes (attribute system blocks), shared by every scoring context
         # of this model: a vote scored after a fit restores them instead of evaluating them again.
-        self.saved_stems: dict[tuple[int, ...], object] = {}
+        self.saved_stems: dict[tuple[int, tuple[int, ...]], object] = {}
 
     def close(self) -> None:
         self.saved_stems.clear()

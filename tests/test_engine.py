@@ -125,8 +125,12 @@ def test_saved_system_blocks_give_the_same_scores_and_are_evaluated_once(engine,
         again = ctx.score(scoring_items, stems=stems)
         decoded_again = ctx.n_tokens_decoded
     assert decoded_first - decoded_again == sum(set(stems))  # the system blocks were not evaluated again
-    for (prefix, continuation), a, b in zip(scoring_items, first, again):
+    with engine.context(3, 512) as ctx:  # another sequence layout cannot load them: saved anew, same numbers
+        other_layout = ctx.score(scoring_items, stems=stems)
+    assert len(engine.saved_stems) == 4
+    for (prefix, continuation), a, b, c in zip(scoring_items, first, again, other_layout):
         np.testing.assert_allclose(a, b, atol=LOGPROB_TOL)
+        np.testing.assert_allclose(c, b, atol=LOGPROB_TOL)
         np.testing.assert_allclose(b, score_naively(reference_llm, prefix, continuation), atol=LOGPROB_TOL)
 
 
