@@ -70,7 +70,7 @@ def bench_engine(engine: Engine, n_sequences: int = 8, n_steps: int = 32, repeat
     logical_tokens = sum(len(p) + len(c) for p, c in items)
     evaluated_tokens = sum(len(p) for p in {tuple(p) for p, _ in items}) + sum(len(c) for _, c in items)
     # Raw prompt evaluation: llama-cpp-python's own Llama.eval of one long sequence (last logits only).
-    raw_tokens = (prompt * (1 + 480 // len(prompt)))[:480]
+    raw_tokens = _raw_tokens(engine)
 
     def raw_eval() -> None:
         engine.llm.reset()
@@ -180,13 +180,33 @@ def bench_decode(engine: Engine, ks: tuple[int, ...] = (1, 3, 7), n_tokens: int 
 
 def raw_prompt_eval_rate(engine: Engine, repeats: int = 3) -> float:
     """llama-cpp-python's own Llama.eval of one 480-token sequence (last logits only), in tokens/s."""
-    prompt = engine.chat_tokens([{"role": "user", "content": BENCH_QUESTION}])
-    raw_tokens = (prompt * (1 + 480 // len(prompt)))[:480]
+    raw_tokens = _raw_tokens(engine)
 
     def raw_eval() -> None:
         engine.llm.reset()
         engine.llm.eval(raw_tokens)
     return len(raw_tokens) / best_time(raw_eval, repeats)
+
+
+def all_logits_eval_rate(engine: Engine, repeats: int = 3) -> float:
+    """The same 480 tokens with the log-prob of every next token (a full-vocabulary row each), in tokens/s.
+
+    This is the per-token work of scoring an answer token: the output projection over the whole
+    vocabulary, which prompt evaluation skips for all but the last token.
+    """
+    from .engine import Segment
+
+    raw_tokens = _raw_tokens(engine)
+    with engine.context(1, 512) as ctx:
+        def all_logits() -> None:
+            ctx.clear()
+            ctx.decode([Segment(0, raw_tokens[:-1], "all", targets=np.asarray(raw_tokens[1:]))])
+        return (len(raw_tokens) - 1) / best_time(all_logits, repeats)
+
+
+def _raw_tokens(engine: Engine) -> list[int]:
+    prompt = engine.chat_tokens([{"role": "user", "content": BENCH_QUESTION}])
+    return (prompt * (1 + 480 // len(prompt)))[:480]
 
 
 def naive_tokens(engine: Engine, pairs, attributes, max_response_tokens: int) -> int:
@@ -217,7 +237,7 @@ def bench_fit(engine: Engine, pairs, vote_pair, full_fit: bool = False, cli_vote
     from .screening import NO_SCREENING
 
     attributes = load_attribute_set()
-    prompt_eval = raw_prompt_eval_rate(engine)
+    prompt_eval, all_logits = raw_prompt_eval_rate(engine), all_logits_eval_rate(engine)
     with tempfile.TemporaryDirectory() as folder:
         store = ProfileStore(folder)
         engine.saved_stems.clear()  # cold: nothing saved from an earlier run
@@ -239,6 +259,7 @@ def bench_fit(engine: Engine, pairs, vote_pair, full_fit: bool = False, cli_vote
                                  screening=NO_SCREENING)
             full = {"seconds": time.perf_counter() - start, "tokens_evaluated": before.stats.tokens_evaluated}
     prompt_eval = max(prompt_eval, raw_prompt_eval_rate(engine))
+    all_logits = max(all_logits, all_logits_eval_rate(engine))
     naive = naive_tokens(engine, pairs, attributes, DEFAULT_MAX_RESPONSE_TOKENS)
     stats = report.stats
     screening = report.profile.screening or {}
@@ -260,6 +281,8 @@ def bench_fit(engine: Engine, pairs, vote_pair, full_fit: bool = False, cli_vote
         "prompt_eval_tokens_per_s": prompt_eval,
         "fit_evaluated_tokens_per_s": stats.tokens_evaluated / fit_s,
         "fit_evaluated_vs_prompt_eval": stats.tokens_evaluated / fit_s / prompt_eval,
+        "all_logits_eval_tokens_per_s": all_logits,
+        "fit_evaluated_vs_all_logits_eval": stats.tokens_evaluated / fit_s / all_logits,
         "fit_naive_tokens_per_s": naive / fit_s,
         "fit_naive_vs_prompt_eval": naive / fit_s / prompt_eval,
         "vote_seconds": vote_s,

@@ -9,7 +9,7 @@ import numpy as np
 # Measured on DSP (docs/RESULTS.md, "Fitting at interactive speed"): held-out accuracy of the screened
 # fit stays within 0.01 of the full one while a 50-pair fit scores about a third of the tokens.
 SCREEN_AFTER_PAIRS = 6
-SCREEN_KEEP = 12
+SCREEN_KEEP = 14
 RECHECK_EVERY = 25
 
 # score(rows, columns) -> reward differences (len(rows), len(columns)) for those pairs and attributes

@@ -11,7 +11,7 @@ SOLVERS = ("select", "drift", "bt", "auto")
 DEFAULT_SOLVER = "select"  # docs/RESULTS.md, "Choosing the default solver"
 SELECT_K = 7  # attributes `select` keeps: as many as decoding mixes by default (profile.DEFAULT_TOP_K)
 AUTO_MIN_PAIRS = 10  # below this, cross-validation folds are too small to choose between solvers
-BT_L2 = 1.0
+BT_L2 = 10.0  # chosen on DSP (docs/RESULTS.md, solver study): 1.0 overfits at 10-50 pairs
 
 
 def drift_closed_form(differences: np.ndarray) -> np.ndarray:
@@ -24,8 +24,9 @@ def drift_closed_form(differences: np.ndarray) -> np.ndarray:
 def bradley_terry(differences: np.ndarray, l2: float = BT_L2) -> np.ndarray:
     """Minimise sum log(1 + exp(-D w)) + l2/2 ||w||^2 (L-BFGS), rescaled to unit norm like Drift's."""
     D = np.asarray(differences, dtype=np.float64)
-    # Scale features so one l2 fits data whose reward differences span orders of magnitude.
-    scale = np.maximum(np.abs(D).mean(axis=0), 1e-8)
+    # Scale each feature by its RMS (not its std: the mean carries the preference) so one l2 fits
+    # data whose reward differences span orders of magnitude.
+    scale = np.maximum(np.sqrt((D ** 2).mean(axis=0)), 1e-8)
     X = D / scale
 
     def loss(w: np.ndarray) -> tuple[float, np.ndarray]:

@@ -5,11 +5,11 @@
 # To reuse the committed scores: mkdir -p out/dsp_eval && gunzip -c docs/data/dsp_scores_32tok.json.gz > out/dsp_eval/cache.json
 set -eu
 cd "$(dirname "$0")/.."
-N_TRAIN=${N_TRAIN:-10,25,50}; N_TEST=${N_TEST:-50}
+N_TRAIN=${N_TRAIN:-10,25,50,100}; N_TEST=${N_TEST:-100}
 mkdir -p out/dsp_eval docs/data
 if [ ! -f out/dsp_eval/cache.json ] && [ -f docs/data/dsp_scores_32tok.json.gz ]; then
     gunzip -c docs/data/dsp_scores_32tok.json.gz > out/dsp_eval/cache.json
 fi
 .venv/bin/edge-drift eval prefs --data ../shared/data/dsp/dsp_dev.json --n-train "$N_TRAIN" --n-test "$N_TEST" \
-    --seeds 5 --out out/dsp_eval
+    --seeds 10 --out out/dsp_eval
 gzip -9 -c out/dsp_eval/cache.json > docs/data/dsp_scores_32tok.json.gz

@@ -1,7 +1,10 @@
 """Compare profile estimators on the committed DSP scores (pure numpy, seconds): issue 12's solver study.
 
     gunzip -c docs/data/dsp_scores_32tok.json.gz > out/dsp_eval/cache.json
-    python scripts/solver_study.py ../shared/data/dsp/dsp_dev.json out/dsp_eval/cache.json [seeds]
+    python scripts/solver_study.py ../shared/data/dsp/dsp_dev.json out/dsp_eval/cache.json [seeds] [screening]
+
+The second form compares screening plans (after, keep, recheck) with the full `select` fit and the
+share of (pair, attribute) cells each one scores.
 
 Every method sees only its training pairs; test pairs are the last n_test of a seeded permutation.
 """
@@ -157,17 +160,27 @@ def top_t_fit(D, k, fit):
 
 STUDY_METHODS = {
     "drift": only(solvers.drift_closed_form),
-    "bt_std(10)": only(lambda D: bt_std(D, 10.0)),
-    "bt_std(30)": only(lambda D: bt_std(D, 30.0)),
-    "top_t(4)": only(lambda D: top_t(D, 4)),
-    "top_t(8)": only(lambda D: top_t(D, 8)),
-    "top_t(12)": only(lambda D: top_t(D, 12)),
-    "top_t(16)": only(lambda D: top_t(D, 16)),
-    "top_t_cv": only(top_t_cv),
-    "top_t(8)+bt10": only(lambda D: top_t_fit(D, 8, lambda d: bt_std(d, 10.0))),
-    "top_t(12)+bt10": only(lambda D: top_t_fit(D, 12, lambda d: bt_std(d, 10.0))),
-    "top_t(8)+h0": with_base(lambda D: top_t(D, 8)),
-    "bt_std(10)+h0": with_base(lambda D: bt_std(D, 10.0)),
+    "select (k=7, the default)": only(lambda D: solvers.select_top(D, 7)),
+    "bt, l2=1 (the bt solver before this study)": only(lambda D: solvers.bradley_terry(D, 1.0)),
+    "auto": only(lambda D: solvers.fit_weights(D, "auto").weights),
+    "bt standardised, l2=10 (the bt solver now)": only(lambda D: bt_std(D, 10.0)),
+    "bt standardised, l2=30": only(lambda D: bt_std(D, 30.0)),
+    "bt, l2 by nested CV": only(bt_cv),
+    "bt shrunk toward drift, l2=10": only(lambda D: shrink_to_drift(D, 10.0)),
+    "bt shrunk toward drift, l2 by CV": only(shrink_cv),
+    "diagonal LDA (mean/var)": only(diag_lda),
+    "Ledoit-Wolf LDA": only(lw_lda),
+    "ridge LDA, alpha by CV": only(lda_cv),
+    "top-|t| k=4 + closed form": only(lambda D: top_t(D, 4)),
+    "top-|t| k=12 + closed form": only(lambda D: top_t(D, 12)),
+    "top-|t| k=16 + closed form": only(lambda D: top_t(D, 16)),
+    "top-|t|, k in 4/8/16/41 by CV": only(top_t_cv),
+    "top-|t| k=8 + bt l2=10": only(lambda D: top_t_fit(D, 8, lambda d: bt_std(d, 10.0))),
+    "drift + h0 (base log-prob)": with_base(solvers.drift_closed_form),
+    "select + h0": with_base(lambda D: solvers.select_top(D, 7)),
+    "bt standardised l2=10 + h0": with_base(lambda D: bt_std(D, 10.0)),
+    "bt nested CV + h0": with_base(bt_cv),
+    "Ledoit-Wolf LDA + h0": with_base(lw_lda),
 }
 
 
@@ -176,13 +189,13 @@ def main() -> None:
     seeds = int(sys.argv[3]) if len(sys.argv) > 3 else 10
     per_user = features(data, cache_path)
     methods = STUDY_METHODS
-    sizes = (10, 25, 50)
+    sizes = (10, 25, 50, 100)
     table = {}
     for user, f in per_user.items():
         D = f.chosen - f.rejected
         base = (f.base_chosen - f.base_rejected)[:, None]
         n = len(D)
-        n_test = n - max(sizes)
+        n_test = min(100, n - max(sizes))
         for size in sizes:
             for name, fit in methods.items():
                 accuracies = []
@@ -195,20 +208,22 @@ def main() -> None:
                 table[(user, name, size)] = float(np.mean(accuracies))
     print(f"queries per user: {n}; test pairs: {n_test}; seeds: {seeds}")
     print("| method | " + " | ".join(f"n={s}" for s in sizes) + " | " + " | ".join(f"{u[:4]}@50" for u in per_user) + " |")
+    print("|---" * (1 + len(sizes) + len(per_user)) + "|")
     for name in methods:
         means = [np.mean([table[(u, name, s)] for u in per_user]) for s in sizes]
         users = [table[(u, name, 50)] for u in per_user]
         print(f"| {name} | " + " | ".join(f"{m:.3f}" for m in means) + " | " + " | ".join(f"{a:.3f}" for a in users) + " |")
 
 
-def screening_study(per_user, seeds: int, sizes=(25, 50), plans=None) -> None:
+def screening_study(per_user, seeds: int, sizes=(25, 50), plans=None, n_test: int = 50, fits=None) -> None:
     """Held-out accuracy of a fit on screened rewards vs the full fit, and the share of cells scored."""
     from edge_drift.screening import ScreeningPlan, screen
 
     plans = plans or [ScreeningPlan(a, k, r) for a in (8, 10) for k in (8, 12, 16) for r in (0, 10)]
-    fits = {"drift": solvers.drift_closed_form, "select": lambda D: solvers.select_top(D, 7),
-            "bt_std(10)": lambda D: bt_std(D, 10.0)}
-    print("| solver | plan (after, keep, recheck) | " + " | ".join(f"n={s} full / screened / cost" for s in sizes) + " |")
+    fits = fits or {"drift": solvers.drift_closed_form, "select": lambda D: solvers.select_top(D, 7),
+                    "bt_std(10)": lambda D: bt_std(D, 10.0)}
+    print("| solver | plan (after, keep, recheck) | " + " | ".join(f"n={s} accuracy / cost" for s in sizes) + " |")
+    print("|---" * (2 + len(sizes)) + "|")
     for fit_name, fit in fits.items():
         for plan in [None] + plans:
             cells = []
@@ -219,7 +234,7 @@ def screening_study(per_user, seeds: int, sizes=(25, 50), plans=None) -> None:
                     n = len(D)
                     for seed in range(seeds):
                         order = np.random.default_rng(seed).permutation(n)
-                        train, test = order[:size], order[n - 50:]
+                        train, test = order[:size], order[n - n_test:]
                         if plan is None:
                             w, scored = fit(D[train]), 1.0
                         else:
@@ -237,6 +252,11 @@ def screening_study(per_user, seeds: int, sizes=(25, 50), plans=None) -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) > 4 and sys.argv[4] == "screening":
-        screening_study(features(sys.argv[1], sys.argv[2]), int(sys.argv[3]))
+        from edge_drift.screening import ScreeningPlan
+
+        plans = [ScreeningPlan(*p) for p in [(6, 12, 25), (6, 14, 25), (6, 16, 25), (6, 20, 25), (8, 12, 25),
+                                             (8, 14, 25), (5, 14, 25), (6, 12, 10), (6, 14, 0), (4, 16, 25)]]
+        screening_study(features(sys.argv[1], sys.argv[2]), int(sys.argv[3]), sizes=(10, 25, 50, 100),
+                        plans=plans, n_test=100, fits={"select": lambda D: solvers.select_top(D, 7)})
     else:
         main()

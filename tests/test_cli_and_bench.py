@@ -62,3 +62,20 @@ def test_bench_serve_reports_every_key():
         assert run["tokens"] == result["direct"]["tokens"]  # same greedy answers through HTTP
         assert set(run) >= {"tokens_per_s", "ttft_p50_s", "ttft_p95_s", "vs_direct"} and run["vs_direct"] > 0
     assert result["min_vs_direct"] == min(r["vs_direct"] for r in result["served"])
+
+
+def test_bench_fit_counts_what_it_evaluates(engine):
+    from pathlib import Path
+
+    from edge_drift.bench import bench_fit
+    from edge_drift.pairs import read_pairs
+
+    pairs = read_pairs(Path(__file__).parents[1] / "profiles/examples/warm_wendy.pairs.jsonl").pairs
+    result = bench_fit(engine, pairs[:2], pairs[2])
+    assert result["n_pairs"] == 2 and result["solver"] == "select" and result["n_attributes"] == 41
+    # two pairs are fully scored (screening starts later), each sharing prefixes a naive scorer repeats
+    assert result["screening"]["fully_scored_pairs"] == 2 and result["attributes_screened_out"] == 0
+    assert 0 < result["fit_tokens_evaluated"] < result["naive_tokens"]
+    assert result["vote_tokens_evaluated"] > 0 and result["vote_cli_seconds"] is None
+    for key in ("prompt_eval_tokens_per_s", "all_logits_eval_tokens_per_s", "fit_evaluated_tokens_per_s"):
+        assert result[key] > 0
