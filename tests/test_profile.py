@@ -185,6 +185,12 @@ def test_cli_fit_show_list_rm(tmp_path):
     assert set(data["attributes"][0]) >= {"name", "weight", "unit_preference", "selected"}
     chart = runner.invoke(main, ["profile", "show", "cli_user", "--profiles-dir", folder]).output
     assert "pirate" in chart and "|" in chart and chart.count("*") == 2
+    assert data["screening"]["after_pairs"] > 0  # the default fit screens; bt needs every attribute, so it does not
+    refit = runner.invoke(main, ["profile", "fit", "cli_user", "--pairs", str(pairs_file), "--profiles-dir", folder,
+                                 "--solver", "bt"])
+    assert refit.exit_code == 0, refit.output
+    data = json.loads(runner.invoke(main, ["profile", "show", "cli_user", "--profiles-dir", folder, "--json"]).output)
+    assert data["solver"] == "bt" and data["screening"]["after_pairs"] == 0
     assert "cli_user" in runner.invoke(main, ["profile", "list", "--profiles-dir", folder]).output
     assert runner.invoke(main, ["profile", "rm", "cli_user", "--profiles-dir", folder]).exit_code == 0
     gone = runner.invoke(main, ["profile", "show", "cli_user", "--profiles-dir", folder])

@@ -80,9 +80,10 @@ def describe_moves(report, n: int = 3) -> str:
 @click.option("--solver", type=click.Choice(SOLVERS), default=DEFAULT_SOLVER, show_default=True,
               help="select: closed form on the top-k most consistent attributes; drift: closed form d/||d|| "
                    "on all; bt: regularised Bradley-Terry; auto: best cross-validated.")
-@click.option("--screening/--no-screening", default=True, show_default=True,
+@click.option("--screening/--no-screening", default=None,
               help=f"After {SCREEN_AFTER_PAIRS} pairs scored with every attribute, score later pairs only with "
-                   f"the {SCREEN_KEEP} strongest (about 3x faster; every {RECHECK_EVERY}th pair is rechecked in full).")
+                   f"the {SCREEN_KEEP} strongest (about 3x faster; every {RECHECK_EVERY}th pair is rechecked in full) "
+                   f"[default: on, except with --solver bt, which weighs every attribute].")
 @click.option("--max-response-tokens", default=None, type=click.IntRange(1),
               help=f"Truncate answers to this many tokens when scoring [default: the profile's, else "
                    f"{DEFAULT_MAX_RESPONSE_TOKENS}].")
@@ -95,6 +96,8 @@ def profile_fit(user, pairs_file, model, profiles_dir, attributes, custom, top_k
     from ..screening import NO_SCREENING, ScreeningPlan
 
     chosen_set = choose_attributes(attributes, parse_custom_attributes(custom))
+    if screening is None:  # bt is dense: on screened rewards it ranks worse (docs/RESULTS.md, solver study)
+        screening = solver != "bt"
     run_fit(user, pairs_file, model, profiles_dir, False, attributes=chosen_set, solver=solver,
             screening=ScreeningPlan() if screening else NO_SCREENING,
             top_k_attributes=top_k, max_response_tokens=max_response_tokens, preference_text=preference)
