@@ -22,7 +22,7 @@ from .files import atomic_write
 from .paths import PROFILES_ENV, profiles_dir  # noqa: F401  (re-exported)
 from .pairs import Pair, parse_pair, write_pairs_lines
 from .rewards import DEFAULT_MAX_RESPONSE_TOKENS, LogProbCache, ScoringStats, screened_differences
-from .screening import ScreeningPlan
+from .screening import ScreeningPlan, default_plan
 from .solvers import DEFAULT_SOLVER, fit_weights, top_k
 
 SCHEMA_VERSION = 1
@@ -465,7 +465,8 @@ def fit_profile(engine, store: ProfileStore, user: str, new_pairs: Sequence[Pair
         cache = store.load_cache(user, engine.identity.sha256, max_response_tokens)
 
         if screening is None:  # a profile keeps the plan it was fitted with, so `add` makes the same choices
-            screening = plan_from_summary(previous.screening if previous and incremental else None)
+            recorded = previous.screening if previous and incremental else None
+            screening = plan_from_summary(recorded) if recorded else default_plan(solver)
         progress = progress_factory(len(pairs)) if progress_factory else None
         result, stats = screened_differences(engine, pairs, attributes, cache, screening, progress)
         profile = profile_from_differences(

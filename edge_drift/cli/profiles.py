@@ -96,10 +96,9 @@ def profile_fit(user, pairs_file, model, profiles_dir, attributes, custom, top_k
     from ..screening import NO_SCREENING, ScreeningPlan
 
     chosen_set = choose_attributes(attributes, parse_custom_attributes(custom))
-    if screening is None:  # bt is dense: on screened rewards it ranks worse (docs/RESULTS.md, solver study)
-        screening = solver != "bt"
+    plan = None if screening is None else ScreeningPlan() if screening else NO_SCREENING  # None: the solver's default
     run_fit(user, pairs_file, model, profiles_dir, False, attributes=chosen_set, solver=solver,
-            screening=ScreeningPlan() if screening else NO_SCREENING,
+            screening=plan,
             top_k_attributes=top_k, max_response_tokens=max_response_tokens, preference_text=preference)
 
 
