@@ -30,7 +30,8 @@ H_2 = np.array([0.0, 1.0, 2.0, 0.0], dtype=np.float32)       # "humor" row: like
 
 
 def test_drift_mixer_adds_weighted_attribute_shifts_over_beta():
-    mixer = DriftMixer(Rows([H_1, H_2, H_0]), np.array([0.8, -0.6]), beta=0.5, base_is_llm=False)
+    # plausibility 0: every token is steered (the mask has a test of its own)
+    mixer = DriftMixer(Rows([H_1, H_2, H_0]), np.array([0.8, -0.6]), beta=0.5, base_is_llm=False, plausibility=0.0)
     out = mixer(np.array([5, 6]), H_LLM.copy())
     expected = H_LLM + (0.8 * (H_1 - H_0) - 0.6 * (H_2 - H_0)) / 0.5
     np.testing.assert_allclose(out, expected, rtol=1e-6)
@@ -39,9 +40,9 @@ def test_drift_mixer_adds_weighted_attribute_shifts_over_beta():
 
 
 def test_drift_mixer_uses_the_llm_row_as_base_when_they_are_one_model_and_zero_weights_are_plain():
-    shared = DriftMixer(Rows([H_1]), np.array([1.0]), beta=2.0, base_is_llm=True)
+    shared = DriftMixer(Rows([H_1]), np.array([1.0]), beta=2.0, base_is_llm=True, plausibility=0.0)
     np.testing.assert_allclose(shared(np.array([1]), H_LLM.copy()), H_LLM + (H_1 - H_LLM) / 2.0, rtol=1e-6)
-    off = DriftMixer(Rows([H_1, H_0]), np.array([0.0]), beta=0.5, base_is_llm=False)
+    off = DriftMixer(Rows([H_1, H_0]), np.array([0.0]), beta=0.5, base_is_llm=False, plausibility=0.0)
     np.testing.assert_array_equal(off(np.array([1]), H_LLM.copy()), H_LLM)
 
 
@@ -56,6 +57,20 @@ def test_drift_mixer_does_not_modify_its_input_and_validates_once():
         DriftMixer(Rows([H_1, H_0]), np.array([np.inf]), beta=1.0, base_is_llm=False)
     with pytest.raises(ValueError, match="one sLM sequence per attribute"):
         DriftMixer(Rows([H_1]), np.array([1.0]), beta=1.0, base_is_llm=False)
+
+
+def test_drift_mixer_never_promotes_a_token_the_llm_finds_implausible():
+    llm = np.array([5.0, 4.0, 0.0, -3.0], dtype=np.float32)  # p(2)/p(0) = e^-5 < 0.05: implausible
+    likes_token_2 = np.array([0.0, 0.0, 9.0, 0.0], dtype=np.float32)
+    masked = DriftMixer(Rows([likes_token_2]), np.array([1.0]), beta=0.5, base_is_llm=True)(np.array([1]), llm.copy())
+    free = DriftMixer(Rows([likes_token_2]), np.array([1.0]), beta=0.5, base_is_llm=True,
+                      plausibility=0.0)(np.array([1]), llm.copy())
+    assert int(np.argmax(free)) == 2  # unmasked, the attribute's tail token would win
+    assert np.isneginf(masked[[2, 3]]).all()  # never sampled
+    np.testing.assert_array_equal(masked[:2], free[:2])  # the plausible ones are steered exactly as before
+    for bad in (1.0, -0.1):
+        with pytest.raises(EdgeDriftError, match="plausibility"):
+            DriftMixer(Rows([H_1]), np.array([1.0]), beta=1.0, base_is_llm=True, plausibility=bad)
 
 
 def test_token_reward_is_the_weighted_log_probability_gain():
