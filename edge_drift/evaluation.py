@@ -251,7 +251,7 @@ def user_pairs(data: Path, fmt: str, user: str | None) -> tuple[str, list[Pair]]
 def evaluate_generation_on(engine, data: Path, fmt: str, user: str | None, strategy_names: Sequence[str],
                            n_prompts: int, n_train: int, attributes: AttributeSet, settings,
                            cache_path: Path | None = None, max_response_tokens: int = DEFAULT_MAX_RESPONSE_TOKENS,
-                           progress_factory=None, judge_engine=None) -> dict:
+                           progress_factory=None, judge_engine=None, embedding_judge: bool = False) -> dict:
     """Fit a profile on the first n_train pairs, answer the next n_prompts prompts, judge against plain."""
     from .assistant import Assistant
     from .judging import evaluate_generation
@@ -270,6 +270,6 @@ def evaluate_generation_on(engine, data: Path, fmt: str, user: str | None, strat
                                        kept=result.kept, screening=result.summary(attributes.names, ScreeningPlan()))
     with Assistant(engine) as assistant:  # borrows the engine; closes the strategies' sLM contexts
         report = evaluate_generation(assistant, profile, pairs, prompts, strategy_names, settings,
-                                     progress_factory, judge_engine)
+                                     progress_factory, judge_engine, embedding_judge)
     report.update(user=name, n_train=n_train, profile_top=[a.name for a in profile.selected])
     return report

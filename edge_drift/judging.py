@@ -11,14 +11,16 @@ from .errors import EdgeDriftError
 from .pairs import Pair
 
 
-class TfidfJudge:
-    """A 'gold' preference model with its own representation: TF-IDF features + logistic Bradley-Terry.
+class FeatureJudge:
+    """A 'gold' preference model with its own representation of answers + logistic Bradley-Terry.
 
     It never shares the sLM's rewards, so it can judge steered answers without grading its own work.
+    Trained on 4/5 of the pairs it is given; `held_out_accuracy` is measured on the other fifth.
     """
 
+    kind = "features+logistic-bt"
+
     def __init__(self, pairs: Sequence[Pair], seed: int = 0):
-        from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
 
         if len(pairs) < 10:
@@ -28,8 +30,7 @@ class TfidfJudge:
         train = [pairs[i] for i in order[held:]]
         test = [pairs[i] for i in order[:held]]
         self.prompts_seen = {p.prompt for p in train}
-        self.vectorizer = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=1)
-        self.vectorizer.fit([p.chosen for p in train] + [p.rejected for p in train])
+        self.prepare([p.chosen for p in train] + [p.rejected for p in train])
         X = self._differences(train)
         # symmetrise: (chosen - rejected) is a win, its negative a loss; no intercept in a BT model
         self.model = LogisticRegression(fit_intercept=False, C=10.0, max_iter=2000)
@@ -37,17 +38,60 @@ class TfidfJudge:
         self.held_out_accuracy = float(np.mean(self._differences(test) @ self.model.coef_[0] > 0))
         self.n_train = len(train)
 
+    def prepare(self, texts: Sequence[str]) -> None:
+        """Fit the representation itself, on the training answers only (nothing to fit by default)."""
+
+    def features(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
     def _differences(self, pairs: Sequence[Pair]) -> np.ndarray:
-        return (self.vectorizer.transform([p.chosen for p in pairs])
-                - self.vectorizer.transform([p.rejected for p in pairs])).toarray()
+        return self.features([p.chosen for p in pairs]) - self.features([p.rejected for p in pairs])
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
-        return self.vectorizer.transform(list(texts)).toarray() @ self.model.coef_[0]
+        return self.features(list(texts)) @ self.model.coef_[0]
 
     def margins(self, prompts: Sequence[str], answers: Sequence[str], others: Sequence[str],
                 progress: Callable[[int], None] | None = None) -> np.ndarray:
         """Positive where the judge prefers the answer to the other answer of the same prompt."""
         return self.scores(answers) - self.scores(others)
+
+    def report(self) -> dict:
+        return {"kind": self.kind, "train_pairs": self.n_train, "held_out_accuracy": self.held_out_accuracy}
+
+
+class TfidfJudge(FeatureJudge):
+    """Word and bigram TF-IDF of the answers: what they say and how they word it."""
+
+    kind = "tfidf+logistic-bt"
+
+    def prepare(self, texts: Sequence[str]) -> None:
+        from sklearn.feature_extraction.text import TfidfVectorizer
+
+        self.vectorizer = TfidfVectorizer(sublinear_tf=True, ngram_range=(1, 2), min_df=1)
+        self.vectorizer.fit(texts)
+
+    def features(self, texts: Sequence[str]) -> np.ndarray:
+        return self.vectorizer.transform(list(texts)).toarray()
+
+
+class EmbeddingJudge(FeatureJudge):
+    """all-MiniLM-L6-v2 sentence embeddings of the answers (edge_drift.sentence_embeddings): a second
+    representation, learned on other data than either the sLM or the user's pairs."""
+
+    kind = "minilm+logistic-bt"
+
+    def __init__(self, pairs: Sequence[Pair], encoder=None, seed: int = 0):
+        from .sentence_embeddings import MiniLM
+
+        self.encoder = encoder or MiniLM()
+        self._memo: dict[str, np.ndarray] = {}  # answers recur (each generated answer is judged vs plain)
+        super().__init__(pairs, seed)
+
+    def features(self, texts: Sequence[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._memo))
+        if missing:
+            self._memo.update(zip(missing, self.encoder.encode(missing)))
+        return np.array([self._memo[t] for t in texts])
 
 
 JUDGE_INSTRUCTIONS = ("You predict which of two answers one particular user prefers. Here are earlier choices "
@@ -140,12 +184,16 @@ JUDGE_HELD_OUT = 20  # pairs that measure a prompted judge's own accuracy
 
 
 def evaluate_generation(assistant, profile, judge_pairs: Sequence[Pair], prompts: Sequence[str],
-                        strategy_names: Sequence[str], settings, progress_factory=None, judge_engine=None) -> dict:
-    """Answer held-out prompts with plain decoding and each strategy; independent judges say who wins."""
+                        strategy_names: Sequence[str], settings, progress_factory=None, judge_engine=None,
+                        embedding_judge: bool = False) -> dict:
+    """Answer held-out prompts with plain decoding and each strategy; independent judges say who wins.
+
+    The report keeps every answer, so a later judge can score the same answers without generating them again.
+    """
     held_out = set(prompts)
     others = [p for p in judge_pairs if p.prompt not in held_out]
-    judge = TfidfJudge(others)
-    assert not judge.prompts_seen & held_out  # the judge never trains on the prompts it judges
+    judges = [TfidfJudge(others)] + ([EmbeddingJudge(others)] if embedding_judge else [])
+    assert not any(j.prompts_seen & held_out for j in judges)  # no judge trains on the prompts it judges
     answers: dict[str, list[str]] = {name: [] for name in ["plain", *strategy_names]}
     assistant.pin(profile)
     progress = progress_factory(len(prompts), "generating") if progress_factory else None
@@ -156,13 +204,20 @@ def evaluate_generation(assistant, profile, judge_pairs: Sequence[Pair], prompts
             answers[name].append(text)
         if progress:
             progress(1)
+    report: dict = {"prompts": list(prompts), "answers": dict(answers)}
     plain = answers.pop("plain")
-    report = {"judge": {"kind": "tfidf+logistic-bt", "train_pairs": judge.n_train,
-                        "held_out_accuracy": judge.held_out_accuracy},
-              "results": [r.to_dict() for r in win_rates(judge, prompts, plain, answers, progress)]}
+    report.update(judge_report(judges[0], prompts, plain, answers))  # "judge" and "results": TF-IDF's
+    if embedding_judge:
+        report["embedding_judge"] = judge_report(judges[1], prompts, plain, answers)
     if judge_engine is not None:
         report["gguf_judge"] = prompted_judge_report(judge_engine, others, prompts, plain, answers, progress_factory)
     return report
+
+
+def judge_report(judge: FeatureJudge, prompts: Sequence[str], plain: Sequence[str],
+                 answers: dict[str, Sequence[str]]) -> dict:
+    """A feature judge's own held-out accuracy and its win rates of every strategy over plain."""
+    return {"judge": judge.report(), "results": [r.to_dict() for r in win_rates(judge, prompts, plain, answers)]}
 
 
 def prompted_judge_report(engine, pairs: Sequence[Pair], prompts: Sequence[str], plain: Sequence[str],

@@ -39,3 +39,10 @@ class Recording(Strategy):
 
     def info(self):
         return self.inner.info()
+
+
+# Story-style answers beat terse ones: a style a judge or a profile can learn from a few pairs.
+STORY_PAIRS = [(f"Question number {i} about {topic}?", f"Once upon a time, {topic} was a gentle friend to everyone {i}.",
+                f"{topic.capitalize()}: see manual section {i}.")
+               for i, topic in enumerate(["rivers", "bread", "stars", "trains", "cats", "rain", "maps", "tea",
+                                          "boats", "clocks", "bees", "snow", "kites", "lamps"])]

@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from edge_drift.cli import main
 from edge_drift.evaluation import EVAL_METHODS, PairFeatures, learning_curves, markdown_table, method_accuracy
+from helpers import STORY_PAIRS
 
 PAIRS = [
     ("How do I boil an egg?", "Boil 9 minutes.", "Ah, the humble egg, a tiny sun in a shell, bathing in a pond."),
@@ -18,6 +19,7 @@ PAIRS = [
     ("What is inflation?", "Prices rise; money buys less.", "Inflation is a slow tide lifting every price tag, bit by bit."),
     ("How to learn typing?", "Practise daily with a tutor.", "Your fingers are dancers learning a ballet, one step at a time."),
 ]
+from helpers import STORY_PAIRS
 
 
 def hand_made() -> PairFeatures:
@@ -83,12 +85,6 @@ def write_pairs(path, rows) -> None:
     path.write_text("".join(json.dumps({"prompt": p, "chosen": c, "rejected": r}) + "\n" for p, c, r in rows))
 
 
-STORY_PAIRS = [(f"Question number {i} about {topic}?", f"Once upon a time, {topic} was a gentle friend to everyone {i}.",
-                f"{topic.capitalize()}: see manual section {i}.")
-               for i, topic in enumerate(["rivers", "bread", "stars", "trains", "cats", "rain", "maps", "tea",
-                                          "boats", "clocks", "bees", "snow", "kites", "lamps"])]
-
-
 def test_judge_never_trains_on_the_prompts_it_judges():
     from edge_drift.judging import TfidfJudge, wilson_interval
     from edge_drift.pairs import Pair
@@ -105,14 +101,22 @@ def test_eval_generate_end_to_end(tmp_path):
     data = tmp_path / "story.jsonl"
     write_pairs(data, STORY_PAIRS)
     args = ["eval", "generate", "--data", str(data), "--strategies", "drift,prompt", "--n-train", "4",
-            "--n-prompts", "2", "--attributes", "concise,storyteller", "--max-tokens", "6", "--json"]
+            "--n-prompts", "2", "--attributes", "concise,storyteller", "--max-tokens", "6", "--embedding-judge",
+            "--json"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     report = json.loads(result.output[result.output.index("{"):])
     assert report["user"] == "story" and report["judge"]["train_pairs"] >= 8
-    assert [r["strategy"] for r in report["results"]] == ["drift", "prompt"]
-    for row in report["results"]:
-        assert 0 <= row["ci_low"] <= row["win_rate"] <= row["ci_high"] <= 1 and row["n_prompts"] == 2
+    embedded = report["embedding_judge"]
+    assert embedded["judge"]["kind"] == "minilm+logistic-bt" and embedded["judge"]["train_pairs"] >= 8
+    for rows in (report["results"], embedded["results"]):
+        assert [r["strategy"] for r in rows] == ["drift", "prompt"]
+        for row in rows:
+            assert 0 <= row["ci_low"] <= row["win_rate"] <= row["ci_high"] <= 1 and row["n_prompts"] == 2
+    # every answer is kept, so the same answers can be judged again
+    assert report["prompts"] == [STORY_PAIRS[4][0], STORY_PAIRS[5][0]]
+    assert sorted(report["answers"]) == ["drift", "plain", "prompt"]
+    assert all(len(texts) == 2 and all(isinstance(t, str) for t in texts) for texts in report["answers"].values())
 
 
 def test_prompted_judge_is_order_free_and_sees_only_other_prompts(engine):

