@@ -7,7 +7,8 @@ from typing import Callable
 import numpy as np
 
 from .attributes import load_attribute_set
-from .engine import Engine, MultiSequenceContext
+from .contexts import MultiSequenceContext
+from .engine import Engine
 
 BENCH_QUESTION = "Explain how a refrigerator keeps food cold, in a few sentences."
 BENCH_CHOSEN = (
@@ -194,7 +195,7 @@ def all_logits_eval_rate(engine: Engine, repeats: int = 3) -> float:
     This is the per-token work of scoring an answer token: the output projection over the whole
     vocabulary, which prompt evaluation skips for all but the last token.
     """
-    from .engine import Segment
+    from .contexts import Segment
 
     raw_tokens = _raw_tokens(engine)
     with engine.context(1, 512) as ctx:

@@ -6,7 +6,7 @@ import pytest
 from llama_cpp import Llama
 from scipy.special import log_softmax
 
-from edge_drift.engine import Segment
+from edge_drift.contexts import Segment
 from edge_drift.errors import ContextOverflowError
 
 # Tolerances. When both sides run the same batch shape per sequence, llama.cpp's CPU kernels give

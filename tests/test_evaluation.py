@@ -70,7 +70,7 @@ def test_eval_prefs_end_to_end_on_a_tiny_pairs_file(tmp_path, monkeypatch):
     assert (out / "results.md").read_text().startswith("| user | method |")
     cache = json.loads((out / "cache.json").read_text())
     assert len(cache["entries"]) == len(PAIRS) * 3 * 2  # base + 2 attributes, chosen and rejected
-    from edge_drift.engine import MultiSequenceContext
+    from edge_drift.contexts import MultiSequenceContext
 
     scored = []
     real_score = MultiSequenceContext.score

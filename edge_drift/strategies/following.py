@@ -5,7 +5,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from ..decoding import Models, Request, Strategy
-from ..engine import Segment
+from ..contexts import Segment
 from ..rewards import system_prompt
 
 
