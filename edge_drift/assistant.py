@@ -13,7 +13,9 @@ from .decoding import (Event, Models, PlainStrategy, Request, SamplingSettings, 
 from .engine import Engine
 from .errors import ContextOverflowError, EdgeDriftError
 from .pairs import Pair
-from .profile import FitReport, Profile, ProfileStore, check_user_name, fit_profile, plan_from_summary
+from .fitting import FitReport, fit_profile, plan_from_summary
+from .profile import Profile, check_user_name
+from .store import ProfileStore
 
 DEFAULT_STRATEGY = "drift"
 # Attribute system prompts are a few tokens longer than the LLM's; the sLM sequences need that room too.

@@ -233,7 +233,8 @@ def bench_fit(engine: Engine, pairs, vote_pair, full_fit: bool = False, cli_vote
     """
     import tempfile
 
-    from .profile import ProfileStore, fit_profile
+    from .fitting import fit_profile
+    from .store import ProfileStore
     from .rewards import DEFAULT_MAX_RESPONSE_TOKENS
     from .screening import NO_SCREENING
 

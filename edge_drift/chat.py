@@ -8,7 +8,7 @@ from typing import Iterator
 from .decoding import Event, SamplingSettings
 from .errors import EdgeDriftError
 from .pairs import Pair
-from .profile import FitReport
+from .fitting import FitReport
 
 
 @dataclass

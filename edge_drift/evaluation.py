@@ -202,7 +202,7 @@ def evaluate_prefs(engine, data: Path, fmt: str, attributes: AttributeSet, n_tra
                    seeds: int, users: Sequence[str] | None = None, cache_path: Path | None = None,
                    max_response_tokens: int = DEFAULT_MAX_RESPONSE_TOKENS, progress_factory=None) -> list[dict]:
     """Score what the cache lacks (checkpointing it), then every method's learning curve per user."""
-    from .profile import atomic_write
+    from .files import atomic_write
 
     cache = load_cache(cache_path, engine.identity.sha256, max_response_tokens)
 
@@ -255,7 +255,8 @@ def evaluate_generation_on(engine, data: Path, fmt: str, user: str | None, strat
     """Fit a profile on the first n_train pairs, answer the next n_prompts prompts, judge against plain."""
     from .assistant import Assistant
     from .judging import evaluate_generation
-    from .profile import atomic_write, profile_from_differences
+    from .files import atomic_write
+    from .fitting import profile_from_differences
 
     name, pairs = user_pairs(data, fmt, user)
     if n_train + n_prompts > len(pairs):

@@ -18,7 +18,7 @@ from edge_drift.decoding import (Models, PlainStrategy, Request, SamplingSetting
 from edge_drift.strategies import PLAUSIBILITY, DriftStrategy
 from edge_drift.engine import Engine
 from edge_drift.errors import EdgeDriftError, TokenizerMismatchError
-from edge_drift.profile import ProfileStore
+from edge_drift.store import ProfileStore
 from helpers import ATTRS, BASE, Recording, make_profile
 
 # Both sides evaluate the same tokens with the same batch shapes (prompt in one batch, then one
@@ -195,7 +195,7 @@ def test_scoring_refuses_a_pair_longer_than_the_context(engine, tmp_path):
     from edge_drift.attributes import load_attribute_set
     from edge_drift.errors import PairsError
     from edge_drift.pairs import Pair
-    from edge_drift.profile import fit_profile
+    from edge_drift.fitting import fit_profile
 
     huge = Pair("word " * 5000, "Yes.", "No.")
     with pytest.raises(PairsError, match="more than the model's context"):

@@ -9,12 +9,13 @@ from click.testing import CliRunner
 from llama_cpp import Llama
 from scipy.special import log_softmax
 
-import edge_drift.profile as profile_module
+import edge_drift.fitting as fitting_module
 from edge_drift.attributes import attribute_messages, load_attribute_set
 from edge_drift.cli import main
 from edge_drift.errors import ProfileError
 from edge_drift.pairs import Pair
-from edge_drift.profile import ProfileStore, fit_profile
+from edge_drift.fitting import fit_profile
+from edge_drift.store import ProfileStore
 from edge_drift.rewards import LogProbCache, compute_rewards
 
 ATTRIBUTES = load_attribute_set().select(["concise", "creative", "formal"])
@@ -103,7 +104,7 @@ def test_interrupted_write_leaves_old_profile(engine, store, monkeypatch):
     def crash(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(profile_module.os, "replace", crash)
+    monkeypatch.setattr(fitting_module.os, "replace", crash)
     with pytest.raises(KeyboardInterrupt):
         fit(engine, store, PAIRS)
     monkeypatch.undo()
@@ -119,7 +120,7 @@ def test_failed_fit_leaves_old_profile(engine, store, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("solver exploded")
 
-    monkeypatch.setattr(profile_module, "fit_weights", broken)
+    monkeypatch.setattr(fitting_module, "fit_weights", broken)
     with pytest.raises(RuntimeError):
         fit(engine, store, PAIRS)
     assert {p.name: p.read_bytes() for p in store.root.rglob("*") if p.is_file()} == files

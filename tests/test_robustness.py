@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from edge_drift.cli import main
 from edge_drift.errors import EdgeDriftError
 from edge_drift.pairs import read_pairs
-from edge_drift.profile import ProfileStore
+from edge_drift.store import ProfileStore
 from edge_drift.rewards import LogProbCache
 
 GOOD = {"prompt": "Q?", "chosen": "Short.", "rejected": "A long, winding answer."}
@@ -200,7 +200,7 @@ def test_the_user_name_is_checked_before_any_model_is_loaded():
 
 
 def test_a_corrupt_pairs_file_in_chat_ab_is_reported_as_such(engine, tmp_path):
-    from edge_drift.profile import ProfileStore
+    from edge_drift.store import ProfileStore
     from helpers import make_profile
 
     store = ProfileStore(tmp_path)
@@ -219,7 +219,7 @@ def test_a_waiting_writer_never_shares_the_lock_with_a_newcomer_after_rm(tmp_pat
     import threading
     import time
 
-    from edge_drift.profile import exclusive_lock
+    from edge_drift.store import exclusive_lock
 
     path = tmp_path / ".locks" / "u.lock"
     inside, overlaps = [], []

@@ -13,7 +13,8 @@ from click.testing import CliRunner
 from edge_drift.attributes import load_attribute_set
 from edge_drift.cli import main
 from edge_drift.pairs import Pair
-from edge_drift.profile import ProfileStore, fit_profile
+from edge_drift.fitting import fit_profile
+from edge_drift.store import ProfileStore
 from edge_drift.rewards import LogProbCache
 from helpers import make_profile
 

@@ -48,7 +48,7 @@ def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, model, max_
 
     from ..attributes import choose_attributes, load_attribute_set
     from ..evaluation import evaluate_prefs, markdown_table, plot_curves
-    from ..profile import atomic_write
+    from ..files import atomic_write
 
     data = Path(data)
     fmt = fmt or ("dsp" if data.suffix == ".json" else "pairs")

@@ -35,7 +35,9 @@ def run_fit(user, pairs_file, model, profiles_dir, incremental, **options):
     from contextlib import ExitStack
 
     from ..pairs import read_pairs
-    from ..profile import ProfileStore, check_user_name, fit_profile
+    from ..fitting import fit_profile
+    from ..profile import check_user_name
+    from ..store import ProfileStore
 
     check_user_name(user)  # before reading or loading anything
     parsed = read_pairs(pairs_file)
@@ -109,7 +111,7 @@ def profile_fit(user, pairs_file, model, profiles_dir, attributes, custom, top_k
               help="Solver for the refit [default: the profile's].")
 def profile_add(user, pairs_file, model, profiles_dir, solver):
     """Add pairs to USER's profile and refit; only the new pairs are scored."""
-    from ..profile import ProfileStore
+    from ..store import ProfileStore
 
     solver = solver or ProfileStore(profiles_dir).load(user).solver
     run_fit(user, pairs_file, model, profiles_dir, True, solver=solver)
@@ -121,7 +123,7 @@ def profile_add(user, pairs_file, model, profiles_dir, solver):
 @click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON.")
 def profile_show(user, profiles_dir, as_json):
     """Show USER's weights as a bar chart (* = used for decoding)."""
-    from ..profile import ProfileStore
+    from ..store import ProfileStore
 
     fitted = ProfileStore(profiles_dir).load(user)
     if as_json:
@@ -138,7 +140,7 @@ def profile_show(user, profiles_dir, as_json):
 @profiles_dir_option
 def profile_list(profiles_dir):
     """List the profiles in the profiles folder."""
-    from ..profile import ProfileStore
+    from ..store import ProfileStore
 
     store = ProfileStore(profiles_dir)
     users = store.list()
@@ -158,7 +160,7 @@ def profile_list(profiles_dir):
 @profiles_dir_option
 def profile_rm(user, profiles_dir):
     """Delete every file of USER: profile, pairs, votes and cached rewards."""
-    from ..profile import ProfileStore
+    from ..store import ProfileStore
 
     store = ProfileStore(profiles_dir)
     files = store.user_files(user)
@@ -176,7 +178,7 @@ def profile_export(user, profiles_dir, fmt):
     """Print USER's profile and the pairs it was fitted on (redirect to a file to keep them)."""
     import json
 
-    from ..profile import ProfileStore
+    from ..store import ProfileStore
 
     exported = ProfileStore(profiles_dir).export(user)
     if fmt == "jsonl":

@@ -1,0 +1,120 @@
+"""Fitting a profile from A/B pairs: score (with screening), solve, and save it atomically."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .attributes import AttributeSet
+from .errors import PairsError, ProfileError
+from .pairs import Pair, parse_pair
+from .profile import DEFAULT_BETA, DEFAULT_TOP_K, AttributeStat, Profile, check_user_name, now
+from .rewards import DEFAULT_MAX_RESPONSE_TOKENS, ScoringStats, screened_differences
+from .screening import ScreeningPlan, default_plan
+from .solvers import DEFAULT_SOLVER, fit_weights, top_k
+from .store import ProfileStore
+
+
+def profile_from_differences(user: str, slm: dict, attributes: AttributeSet, differences: np.ndarray,
+                             solver: str = DEFAULT_SOLVER, k: int = DEFAULT_TOP_K, kept: np.ndarray | None = None,
+                             **fields) -> Profile:
+    """Solve the weights from reward differences (n_pairs, n_attributes) and assemble a profile.
+
+    With `kept`, only those columns (the attributes scored on every pair) are fitted; the others,
+    screened out and NaN on some pairs, get weight 0 and are never mixed into decoding.
+    """
+    kept = np.arange(differences.shape[1]) if kept is None else np.asarray(kept)
+    fit = fit_weights(differences[:, kept], solver, k)
+    if not np.all(np.isfinite(fit.weights)):
+        raise ProfileError("the fit produced non-finite weights; check the pairs file")
+    weights = np.zeros(differences.shape[1])
+    weights[kept] = fit.weights
+    # only attributes with a weight can be selected: a zero weight would steer nothing
+    selected = {int(i) for i in top_k(weights, min(k, len(attributes.attributes))) if weights[i] != 0}
+    with np.errstate(invalid="ignore"):
+        unit = np.nan_to_num(np.nanmean(differences, axis=0)) if len(differences) else np.zeros(len(weights))
+    stats = [AttributeStat(a.name, a.prompt, round(float(w), 6), round(float(u), 6), i in selected)
+             for i, (a, w, u) in enumerate(zip(attributes.attributes, weights, unit))]
+    accuracy = None if fit.cv_accuracy is None else round(fit.cv_accuracy, 4)
+    return Profile(user=user, slm=slm, base_prompt=attributes.base, attributes=stats, solver=fit.solver,
+                   n_pairs=len(differences), cv_accuracy=accuracy, top_k=k, **fields)
+
+
+def check_new_pairs(pairs: Sequence[Pair]) -> None:
+    for number, pair in enumerate(pairs, 1):
+        try:
+            parse_pair(pair.to_dict())
+        except ValueError as exc:
+            raise PairsError(f"new pair {number} (prompt starts {pair.prompt[:40]!r}): {exc}") from None
+
+
+def plan_from_summary(summary: dict | None) -> ScreeningPlan:
+    """The screening plan a profile was fitted with (the default when none is recorded)."""
+    if not summary:
+        return ScreeningPlan()
+    return ScreeningPlan(summary["after_pairs"], summary["keep"], summary["recheck_every"])
+
+
+@dataclass
+class FitReport:
+    profile: Profile
+    path: Path
+    stats: ScoringStats
+    n_new_pairs: int
+    n_duplicates: int
+    previous_weights: dict[str, float] | None
+
+    def moves(self, n: int = 3) -> list[tuple[str, float, float]]:
+        """The n attributes whose weights moved most in this (re)fit: (name, before, after)."""
+        before = self.previous_weights or {}
+        moved = sorted(self.profile.attributes, key=lambda a: -abs(a.weight - before.get(a.name, 0.0)))
+        return [(a.name, before.get(a.name, 0.0), a.weight) for a in moved[:n]]
+
+
+def fit_profile(engine, store: ProfileStore, user: str, new_pairs: Sequence[Pair], *,
+                attributes: AttributeSet | None = None, incremental: bool = False,
+                solver: str = DEFAULT_SOLVER, top_k_attributes: int | None = None,
+                screening: ScreeningPlan | None = None,
+                max_response_tokens: int | None = None, preference_text: str | None = None,
+                progress_factory: Callable[[int], Callable[[int], None]] | None = None) -> FitReport:
+    """Fit (or with incremental=True extend) a user's profile; nothing is written unless it all works.
+
+    Cached log-probs are reused, so only pairs or attributes not seen before are scored.
+    """
+    check_user_name(user)
+    with store.lock(user):
+        previous = store.load(user) if store.exists(user) else None
+        if incremental and previous is None:
+            raise ProfileError(f"no profile for {user!r} yet; create it with `edge-drift profile fit {user} --pairs FILE`")
+        if attributes is None:
+            attributes = previous.attribute_set if previous is not None else None
+        if attributes is None:
+            from .attributes import load_attribute_set
+            attributes = load_attribute_set()
+        if max_response_tokens is None:
+            max_response_tokens = previous.max_response_tokens if previous else DEFAULT_MAX_RESPONSE_TOKENS
+        k = top_k_attributes or (previous.top_k if previous else DEFAULT_TOP_K)
+
+        old_pairs = store.load_pairs(user) if incremental else []
+        known = {p.key for p in old_pairs}
+        added = [p for p in new_pairs if p.key not in known]
+        check_new_pairs(added)  # what is saved must load again: refuse here what read_pairs would refuse
+        pairs = old_pairs + added
+        cache = store.load_cache(user, engine.identity.sha256, max_response_tokens)
+
+        if screening is None:  # a profile keeps the plan it was fitted with, so `add` makes the same choices
+            recorded = previous.screening if previous and incremental else None
+            screening = plan_from_summary(recorded) if recorded else default_plan(solver)
+        progress = progress_factory(len(pairs)) if progress_factory else None
+        result, stats = screened_differences(engine, pairs, attributes, cache, screening, progress)
+        profile = profile_from_differences(
+            user, engine.identity.to_dict(), attributes, result.differences, solver, k, kept=result.kept,
+            screening=result.summary(attributes.names, screening),
+            beta=previous.beta if previous else DEFAULT_BETA, max_response_tokens=max_response_tokens,
+            created_at=previous.created_at if previous else now(),
+            preference_text=preference_text or (previous.preference_text if previous else None))
+        path = store.save(profile, pairs, cache)
+    old_weights = {a.name: a.weight for a in previous.attributes} if previous else None
+    return FitReport(profile, path, stats, len(added), len(new_pairs) - len(added), old_weights)
