@@ -68,7 +68,7 @@ class Knob(click.ParamType):
 
 
 def steering_options(function):
-    from ..strategies import STRATEGY_NAMES
+    from ..strategies import DEFAULT_CANDIDATES, DEFAULT_GUIDANCE, DEFAULT_SAMPLES, STRATEGY_NAMES, PandaSchedule
 
     options = [
         click.option("--user", help="Whose profile steers the answer."),
@@ -80,13 +80,14 @@ def steering_options(function):
         click.option("--top-attributes", type=Knob("top_attributes", integer=True), help="Attributes used [default: profile's top-k]."),
         click.option("--no-steer", is_flag=True, help="Turn steering off (plain decoding) to compare."),
         click.option("--system", default=None, help="Your own instructions, added after the base system prompt."),
-        click.option("--guidance", type=Knob("guidance"), help="pad/args: reward weight w [default: 1.0]."),
-        click.option("--candidates", type=Knob("candidates", integer=True), default=10, show_default=True,
+        click.option("--guidance", type=Knob("guidance"), help=f"pad/args: reward weight w [default: {DEFAULT_GUIDANCE}]."),
+        click.option("--candidates", type=Knob("candidates", integer=True), default=DEFAULT_CANDIDATES, show_default=True,
                      help="pad/args/panda: top-k tokens considered per step."),
-        click.option("--samples", type=Knob("samples", integer=True), default=4, show_default=True, help="best-of-n: answers sampled."),
+        click.option("--samples", type=Knob("samples", integer=True), default=DEFAULT_SAMPLES, show_default=True,
+                     help="best-of-n: answers sampled."),
         click.option("--preference", help="pad: the preference in words [default: the profile's, or its top attributes]."),
         click.option("--reward-model", help="pad: a personalized reward model GGUF (same tokenizer) [default: zero-shot]."),
-        click.option("--max-kl", type=Knob("max_kl"), help="panda: KL cap (nats) on each step's steering [default: 0.5]."),
+        click.option("--max-kl", type=Knob("max_kl"), help=f"panda: KL cap (nats) on each step's steering [default: {PandaSchedule().max_kl}]."),
     ]
     for option in reversed(options):
         function = option(function)

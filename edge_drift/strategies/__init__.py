@@ -5,18 +5,19 @@ import math
 
 from ..decoding import PlainStrategy, Strategy
 from ..errors import EdgeDriftError
-from .baselines import BestOfNStrategy, PromptStrategy, profile_rewards
+from .baselines import DEFAULT_SAMPLES, BestOfNStrategy, PromptStrategy, profile_rewards
 from .drift import PLAUSIBILITY, DriftMixer, DriftStrategy
-from .following import (ProfileStrategy, SequenceFollower, SlmStrategy, log_softmax_at, only, ranked_attributes,
-                        sequence_room, top_candidates)
+from .following import (DEFAULT_CANDIDATES, DEFAULT_GUIDANCE, ProfileStrategy, SequenceFollower, SlmStrategy,
+                        log_softmax_at, only, ranked_attributes, sequence_room, top_candidates)
 from .guided import ArgsProcessor, ArgsStrategy, PandaProcessor, PandaSchedule, PandaStrategy, TokenReward
 from .pad import PadProcessor, PadStrategy, preference_from_profile
 
-__all__ = ["STRATEGY_NAMES", "KNOB_RULES", "check_knob", "make_strategy", "ArgsProcessor", "ArgsStrategy",
-           "BestOfNStrategy", "DriftMixer", "DriftStrategy", "PLAUSIBILITY", "PadProcessor", "PadStrategy",
-           "PandaProcessor", "PandaSchedule", "PandaStrategy", "PlainStrategy", "ProfileStrategy", "PromptStrategy",
-           "SequenceFollower", "SlmStrategy", "TokenReward", "log_softmax_at", "only", "preference_from_profile",
-           "profile_rewards", "ranked_attributes", "sequence_room", "top_candidates"]
+__all__ = ["DEFAULT_CANDIDATES", "DEFAULT_GUIDANCE", "DEFAULT_SAMPLES", "STRATEGY_NAMES", "KNOB_RULES",
+           "check_knob", "make_strategy", "ArgsProcessor", "ArgsStrategy", "BestOfNStrategy", "DriftMixer",
+           "DriftStrategy", "PLAUSIBILITY", "PadProcessor", "PadStrategy", "PandaProcessor", "PandaSchedule",
+           "PandaStrategy", "PlainStrategy", "ProfileStrategy", "PromptStrategy", "SequenceFollower",
+           "SlmStrategy", "TokenReward", "log_softmax_at", "only", "preference_from_profile", "profile_rewards",
+           "ranked_attributes", "sequence_room", "top_candidates"]
 
 
 STRATEGY_NAMES = ("drift", "pad", "panda", "args", "best-of-n", "prompt", "plain")
@@ -46,7 +47,8 @@ def check_knob(name: str, value) -> None:
 
 
 def make_strategy(name: str, profile=None, *, beta: float | None = None, top_attributes: int | None = None,
-                  guidance: float | None = None, candidates: int = 10, samples: int = 4,
+                  guidance: float | None = None, candidates: int = DEFAULT_CANDIDATES,
+                  samples: int = DEFAULT_SAMPLES,
                   preference: str | None = None, reward_model=None, max_kl: float | None = None) -> Strategy:
     """Build a strategy by name with its options; an unknown name lists the valid ones, a bad number says why."""
     if name not in STRATEGY_NAMES:
@@ -60,13 +62,13 @@ def make_strategy(name: str, profile=None, *, beta: float | None = None, top_att
         return PlainStrategy()
     if name == "pad":
         text = preference or (preference_from_profile(profile) if profile else None)
-        return PadStrategy(text, reward_model, 1.0 if guidance is None else guidance, candidates)
+        return PadStrategy(text, reward_model, DEFAULT_GUIDANCE if guidance is None else guidance, candidates)
     if profile is None:
         raise EdgeDriftError(f"strategy {name!r} needs a profile: pass --user USER")
     if name == "drift":
         return DriftStrategy(profile, beta, top_attributes)
     if name == "args":
-        return ArgsStrategy(profile, 1.0 if guidance is None else guidance, candidates, top_attributes)
+        return ArgsStrategy(profile, DEFAULT_GUIDANCE if guidance is None else guidance, candidates, top_attributes)
     if name == "panda":
         schedule = PandaSchedule() if max_kl is None else PandaSchedule(max_kl=max_kl)
         return PandaStrategy(profile, candidates, schedule, top_attributes)

@@ -13,6 +13,8 @@ from ..rewards import Job, LogProbCache, score_job_groups, system_prompt
 from .following import ranked_attributes
 from .pad import preference_from_profile
 
+DEFAULT_SAMPLES = 4  # Best-of-N answers sampled
+
 
 class PromptStrategy(Strategy):
     """The profile's top attributes written into the LLM's system prompt."""
@@ -48,7 +50,7 @@ class BestOfNStrategy(Strategy):
 
     name = "best-of-n"
 
-    def __init__(self, profile, samples: int = 4, top_attributes: int | None = None):
+    def __init__(self, profile, samples: int = DEFAULT_SAMPLES, top_attributes: int | None = None):
         if samples < 1:
             raise EdgeDriftError("--samples must be >= 1")
         self.profile, self.samples = profile, samples

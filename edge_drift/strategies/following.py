@@ -61,6 +61,8 @@ class SlmStrategy(Strategy):
             self._context = None
 
 
+DEFAULT_CANDIDATES = 10  # top-k tokens PAD, ARGS and PANDA consider per step (ARGS's k)
+DEFAULT_GUIDANCE = 1.0  # PAD's and ARGS's reward weight
 ROOM_STEP = 1024  # sLM contexts grow in these steps, so a chat's later turns usually reuse the warm one
 
 

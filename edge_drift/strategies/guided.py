@@ -7,7 +7,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from ..errors import EdgeDriftError
-from .following import ProfileStrategy, SequenceFollower, log_softmax_at, only, top_candidates
+from .following import DEFAULT_CANDIDATES, DEFAULT_GUIDANCE, ProfileStrategy, SequenceFollower, log_softmax_at, only, top_candidates
 
 
 class TokenReward:
@@ -44,7 +44,8 @@ class ArgsProcessor:
 class ArgsStrategy(ProfileStrategy):
     name = "args"
 
-    def __init__(self, profile, guidance: float = 1.0, candidates: int = 10, top_attributes: int | None = None):
+    def __init__(self, profile, guidance: float = DEFAULT_GUIDANCE, candidates: int = DEFAULT_CANDIDATES,
+                 top_attributes: int | None = None):
         super().__init__(profile, top_attributes)
         if candidates < 1:
             raise EdgeDriftError("--candidates must be >= 1")
@@ -104,7 +105,7 @@ class PandaProcessor:
 class PandaStrategy(ProfileStrategy):
     name = "panda"
 
-    def __init__(self, profile, candidates: int = 10, schedule: PandaSchedule | None = None,
+    def __init__(self, profile, candidates: int = DEFAULT_CANDIDATES, schedule: PandaSchedule | None = None,
                  top_attributes: int | None = None):
         super().__init__(profile, top_attributes)
         self.candidates = candidates

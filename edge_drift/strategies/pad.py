@@ -7,7 +7,7 @@ from scipy.special import logsumexp
 from ..decoding import Request
 from ..errors import EdgeDriftError
 from ..rewards import system_prompt
-from .following import SequenceFollower, SlmStrategy, only, ranked_attributes, sequence_room, top_candidates
+from .following import DEFAULT_CANDIDATES, DEFAULT_GUIDANCE, SequenceFollower, SlmStrategy, only, ranked_attributes, sequence_room, top_candidates
 
 
 def preference_from_profile(profile) -> str:
@@ -47,7 +47,8 @@ class PadStrategy(SlmStrategy):
 
     name = "pad"
 
-    def __init__(self, preference: str, reward_model=None, guidance: float = 1.0, candidates: int = 10):
+    def __init__(self, preference: str, reward_model=None, guidance: float = DEFAULT_GUIDANCE,
+                 candidates: int = DEFAULT_CANDIDATES):
         super().__init__()
         if not preference or not preference.strip():
             raise EdgeDriftError("PAD needs a preference text: pass --preference TEXT or a profile with one")
