@@ -77,10 +77,11 @@ def sequence_room(prompts: list[list[int]], request: Request, models: Models) ->
 
 
 def ranked_attributes(profile, top_attributes: int | None):
-    """The profile's top-k attributes by |weight| (zero weights dropped, at least one kept)."""
-    ranked = sorted(profile.attributes, key=lambda a: -abs(a.weight))
-    k = top_attributes or profile.top_k
-    return [a for a in ranked[:k] if a.weight != 0.0] or ranked[:1]
+    """The attributes that steer, strongest first: those the fit selected (the profile's own record), or
+    the top `top_attributes` by |weight| when asked for another number. Zero weights are dropped, one is kept."""
+    ranked = sorted(profile.attributes, key=lambda a: -abs(a.weight))  # stable: ties keep the profile's order
+    chosen = [a for a in ranked if a.selected] if top_attributes is None else ranked[:top_attributes]
+    return [a for a in chosen if a.weight != 0.0] or ranked[:1]
 
 
 class ProfileStrategy(SlmStrategy):

@@ -14,7 +14,7 @@ def preference_from_profile(profile) -> str:
     """A preference sentence from the profile's strongest attributes, when none was written."""
     if getattr(profile, "preference_text", None):
         return profile.preference_text
-    ranked = ranked_attributes(profile, profile.top_k)
+    ranked = ranked_attributes(profile, None)
     likes = [a.name.replace("_", " ") for a in ranked if a.weight > 0]
     dislikes = [a.name.replace("_", " ") for a in ranked if a.weight < 0]
     parts = []
