@@ -117,3 +117,20 @@ def test_helpers_on_known_values():
     rows = np.log(np.array([[0.5, 0.25, 0.25]]))
     np.testing.assert_allclose(log_softmax_at(rows, np.array([0, 2])), np.log([[0.5, 0.25]]))
     np.testing.assert_array_equal(only(np.array([2]), np.array([7.0]), 3), [-np.inf, -np.inf, 7.0])
+
+
+def test_steering_uses_the_attributes_the_fit_selected_unless_asked_for_another_number():
+    from edge_drift.profile import AttributeStat, Profile
+    from edge_drift.strategies import preference_from_profile, ranked_attributes
+
+    stats = [AttributeStat("concise", "c", 0.9, 0.0, True), AttributeStat("humor", "h", -0.5, 0.0, True),
+             AttributeStat("vivid", "v", 0.7, 0.0, False), AttributeStat("formal", "f", 0.0, 0.0, False)]
+    profile = Profile(user="dee", slm={}, base_prompt="b", attributes=stats, solver="bt", n_pairs=3,
+                      cv_accuracy=None, top_k=2)
+    assert [a.name for a in ranked_attributes(profile, None)] == ["concise", "humor"]  # the fit's record
+    assert [a.name for a in ranked_attributes(profile, 3)] == ["concise", "vivid", "humor"]  # by |weight|
+    assert [a.name for a in ranked_attributes(profile, 4)] == ["concise", "vivid", "humor"]  # zero weight dropped
+    assert preference_from_profile(profile) == "The user prefers answers that are concise; not humor."
+    for stat in stats:
+        stat.weight = 0.0
+    assert [a.name for a in ranked_attributes(profile, None)] == ["concise"]  # all zero: one kept (steers nothing)
