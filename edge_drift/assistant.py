@@ -7,13 +7,13 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from typing import Callable, Iterator, Sequence
 
-from .attributes import AttributeSet, load_attribute_set
+from .attributes import AttributeSet, load_attribute_set, with_system
 from .decoding import (Event, Models, PlainStrategy, Request, SamplingSettings, Strategy, check_tokenizers,
                        join_events)
 from .engine import Engine
 from .errors import ContextOverflowError, EdgeDriftError
-from .pairs import Pair
 from .fitting import FitReport, fit_profile, plan_from_summary
+from .pairs import Pair
 from .profile import Profile, check_user_name
 from .store import ProfileStore
 
@@ -228,7 +228,7 @@ class Assistant:
         n_ctx = self.llm.llm.n_ctx()
 
         def prompt_length(turns: list[dict]) -> int:
-            return len(self.llm.chat_tokens([{"role": "system", "content": system_text}, *turns]))
+            return len(self.llm.chat_tokens(with_system(system_text, turns)))
 
         turns, dropped = request.messages, 0
         length = prompt_length(turns)

@@ -5,6 +5,7 @@ import json
 import re
 from dataclasses import dataclass
 from importlib import resources
+from typing import Sequence
 
 from .errors import EdgeDriftError
 
@@ -87,9 +88,14 @@ def choose_attributes(only: str | None, custom: dict[str, str]) -> AttributeSet 
     return attributes
 
 
+def with_system(system: str, messages: Sequence[dict]) -> list[dict]:
+    """A chat under a system prompt: the one place a system turn is put before the conversation."""
+    return [{"role": "system", "content": system}, *messages]
+
+
 def attribute_messages(system: str, prompt: str, history: list[dict] | None = None) -> list[dict]:
     """The chat an attribute scores: its system prompt, earlier turns, then the user's prompt."""
-    return [{"role": "system", "content": system}, *(history or []), {"role": "user", "content": prompt}]
+    return with_system(system, [*(history or []), {"role": "user", "content": prompt}])
 
 
 EXEMPLAR_WORDS = 40  # an answer's opening carries its style (RESULTS: "Answer truncation"); keep the prompt short

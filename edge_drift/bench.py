@@ -6,7 +6,7 @@ from typing import Callable
 
 import numpy as np
 
-from .attributes import load_attribute_set
+from .attributes import attribute_messages, load_attribute_set
 from .contexts import MultiSequenceContext
 from .engine import Engine
 
@@ -38,7 +38,7 @@ def scoring_workload(engine: Engine, n_attributes: int | None = None) -> list[tu
     prompts = [attributes.base] + [a.prompt for a in attributes.attributes[:n_attributes]]
     items = []
     for system in prompts:
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": BENCH_QUESTION}]
+        messages = attribute_messages(system, BENCH_QUESTION)
         prefix = engine.chat_tokens(messages)
         for reply in (BENCH_CHOSEN, BENCH_REJECTED):
             items.append((prefix, engine.reply_tokens(messages, reply)))

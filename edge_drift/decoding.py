@@ -7,6 +7,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from .attributes import with_system
 from .errors import TokenizerMismatchError
 from .rewards import system_prompt
 
@@ -104,7 +105,7 @@ class Strategy:
         """The one decode loop: llama-cpp-python's completion API with this strategy's processors."""
         from llama_cpp import LogitsProcessorList
 
-        messages = [{"role": "system", "content": self.llm_system(base_prompt, request)}, *request.messages]
+        messages = with_system(self.llm_system(base_prompt, request), request.messages)
         prompt = models.llm.chat_tokens(messages)
         counter = TokenCounter()
         processors = [*self.processors(models, request, messages), counter]
@@ -132,7 +133,7 @@ class PlainStrategy(Strategy):
 
 def llm_messages(request: Request, base_prompt: str) -> list[dict]:
     """What the LLM sees by default: the base prompt (+ the user's instructions), then the chat."""
-    return [{"role": "system", "content": system_prompt(base_prompt, request.system)}, *request.messages]
+    return with_system(system_prompt(base_prompt, request.system), request.messages)
 
 
 def join_events(events: Iterator[Event]) -> tuple[str, Event]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-from ..decoding import Models, Request, Strategy
+from ..attributes import with_system
 from ..contexts import Segment
+from ..decoding import Models, Request, Strategy
 from ..rewards import system_prompt
 
 
@@ -108,7 +109,7 @@ class ProfileStrategy(SlmStrategy):
         systems = [system_prompt(a.prompt, request.system) for a in self.attributes]
         if not base_is_llm:
             systems.append(base)
-        prompts = [models.slm.chat_tokens([{"role": "system", "content": s}, *request.messages]) for s in systems]
+        prompts = [models.slm.chat_tokens(with_system(s, request.messages)) for s in systems]
         return self.follow(models.slm, prompts, sequence_room(prompts, request, models)), base_is_llm
 
 

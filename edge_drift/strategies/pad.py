@@ -4,10 +4,12 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
+from ..attributes import with_system
 from ..decoding import Request
 from ..errors import EdgeDriftError
 from ..rewards import system_prompt
-from .following import DEFAULT_CANDIDATES, DEFAULT_GUIDANCE, SequenceFollower, SlmStrategy, only, ranked_attributes, sequence_room, top_candidates
+from .following import (DEFAULT_CANDIDATES, DEFAULT_GUIDANCE, SequenceFollower, SlmStrategy, only, ranked_attributes,
+                        sequence_room, top_candidates)
 
 
 def preference_from_profile(profile) -> str:
@@ -72,6 +74,6 @@ class PadStrategy(SlmStrategy):
         engine = self.reward_model or models.slm
         # with a PersRM the LLM's system already holds the preference (see llm_system)
         system = llm_messages[0]["content"] if self.reward_model else f"{llm_messages[0]['content']} {self.preference}"
-        prompt = engine.chat_tokens([{"role": "system", "content": system}, *request.messages])
+        prompt = engine.chat_tokens(with_system(system, request.messages))
         follower = self.follow(engine, [prompt], sequence_room([prompt], request, models))
         return [PadProcessor(follower, self.guidance, self.candidates)]
