@@ -6,8 +6,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-# Measured on DSP (docs/RESULTS.md, "Choosing the default solver"): held-out accuracy of the screened
-# `select` fit is within 0.003 of the full one at 50 and 100 pairs (0.012 below at 25) while a 50-pair
+# Measured on DSP (docs/RESULTS.md, "Fitting at interactive speed"): held-out accuracy of the screened
+# `select` fit is within 0.01 of the full one at 10/25/50/100 pairs (40 random splits) while a 50-pair
 # fit evaluates about a quarter of a naive scorer's tokens.
 SCREEN_AFTER_PAIRS = 6
 SCREEN_KEEP = 14
