@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -104,7 +105,7 @@ def test_interrupted_write_leaves_old_profile(engine, store, monkeypatch):
     def crash(*args):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(fitting_module.os, "replace", crash)
+    monkeypatch.setattr(os, "replace", crash)  # every atomic write renames its temp file into place
     with pytest.raises(KeyboardInterrupt):
         fit(engine, store, PAIRS)
     monkeypatch.undo()
