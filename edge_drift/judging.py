@@ -1,4 +1,4 @@
-"""Personalized-generation win rates against plain decoding, scored by independent judges (TF-IDF, or a GGUF model)."""
+"""Personalized-generation win rates against plain decoding, scored by independent judges (TF-IDF, MiniLM, a GGUF model)."""
 from __future__ import annotations
 
 import math
