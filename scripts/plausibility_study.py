@@ -23,18 +23,11 @@ DATA = Path("../shared/data/dsp/dsp_dev.json")
 CACHE = Path("out/dsp_eval/cache.json")
 
 
-class MaskedDrift(strategies.DriftStrategy):
-    """Drift with its mixer's plausibility set to `alpha`."""
-
-    def __init__(self, profile, alpha: float):
-        super().__init__(profile)
-        self.alpha = alpha
-        self.name = f"drift@{alpha:g}"
-
-    def processors(self, models, request, llm_messages):
-        follower, base_is_llm = self.attribute_follower(models, request, llm_messages)
-        self.last_mixer = strategies.DriftMixer(follower, self.weights, self.beta, base_is_llm, plausibility=self.alpha)
-        return [self.last_mixer]
+def masked_drift(profile, alpha: float) -> strategies.DriftStrategy:
+    """Drift with its mixer's plausibility set to `alpha`, named after it in the report."""
+    strategy = strategies.DriftStrategy(profile, plausibility=alpha)
+    strategy.name = f"drift@{alpha:g}"
+    return strategy
 
 
 def main(users: list[str], alphas: list[float], n_prompts: int = 40) -> None:
@@ -46,7 +39,7 @@ def main(users: list[str], alphas: list[float], n_prompts: int = 40) -> None:
 
     def make_with_alpha(name, profile=None, **options):  # eval generate builds strategies by name
         if name.startswith("drift@"):
-            return MaskedDrift(profile, float(name[len("drift@"):]))
+            return masked_drift(profile, float(name[len("drift@"):]))
         return make(name, profile, **options)
 
     strategies.make_strategy = make_with_alpha

@@ -52,9 +52,11 @@ class DriftStrategy(ProfileStrategy):
 
     name = "drift"
 
-    def __init__(self, profile, beta: float | None = None, top_attributes: int | None = None):
+    def __init__(self, profile, beta: float | None = None, top_attributes: int | None = None,
+                 plausibility: float = PLAUSIBILITY):
         super().__init__(profile, top_attributes)
         self.beta = profile.beta if beta is None else beta  # chat's /beta changes it between turns
+        self.plausibility = plausibility
         self.last_mixer: DriftMixer | None = None
 
     def info(self) -> dict:
@@ -62,5 +64,5 @@ class DriftStrategy(ProfileStrategy):
 
     def processors(self, models, request, llm_messages):
         follower, base_is_llm = self.attribute_follower(models, request, llm_messages)
-        self.last_mixer = DriftMixer(follower, self.weights, self.beta, base_is_llm)
+        self.last_mixer = DriftMixer(follower, self.weights, self.beta, base_is_llm, self.plausibility)
         return [self.last_mixer]
