@@ -78,7 +78,7 @@ class Assistant:
             raise
         self.models = Models(self.llm, self.slm)
         self.store = ProfileStore(profiles_dir)
-        self.attributes = attributes  # for a user's first profile; None = all 41
+        self.attributes = attributes  # for a user's first profile; None = all 48
 
     def _own(self, engine: Engine) -> Engine:
         self._exit.callback(engine.close)

@@ -54,7 +54,7 @@ class TokenBatch:
         self.batch.n_tokens = n
 
 
-MAX_SAVED_STEMS = 128  # 41 attributes + base, with room for custom attribute sets
+MAX_SAVED_STEMS = 128  # 48 attributes + base, with room for custom attribute sets
 
 
 @dataclass

@@ -6,7 +6,7 @@ from typing import Callable
 
 EXAMPLES = Path(__file__).resolve().parent / "data" / "examples"  # in the package; profiles/examples links here
 DEMO_USER = "terse_tim"
-# A readable subset keeps the demo near a minute on 2 cores; `profile fit` uses all 41 by default.
+# A readable subset keeps the demo near a minute on 2 cores; `profile fit` uses all 48 by default.
 DEMO_ATTRIBUTES = ["concise", "direct", "analytic", "engineer", "code", "storyteller", "creative", "vivid",
                    "empathetic", "emotion", "humor", "formal"]
 DEMO_QUESTION = "How do I make my laptop battery last longer?"

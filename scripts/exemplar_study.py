@@ -30,7 +30,7 @@ def main() -> None:
     n_queries = 100
     cache = LogProbCache.from_dict(json.loads(open(cache_path).read()))
     queries = load_dsp(data)[:n_queries]
-    attributes = load_attribute_set()
+    attributes = load_attribute_set(registers=False)
     engine = Engine(None)
     per_user = {}
     for user in DSP_DOMAINS:

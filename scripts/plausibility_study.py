@@ -46,7 +46,8 @@ def main(users: list[str], alphas: list[float], n_prompts: int = 40) -> None:
     names = [f"drift@{a:g}" for a in alphas]
     with Engine() as engine:
         for user in users:
-            report = evaluate_generation_on(engine, DATA, "dsp", user, names, n_prompts, 50, load_attribute_set(),
+            paper_attributes = load_attribute_set(registers=False)  # the study predates the 7 registers
+            report = evaluate_generation_on(engine, DATA, "dsp", user, names, n_prompts, 50, paper_attributes,
                                             SamplingSettings(max_tokens=64, seed=1), CACHE)
             print(json.dumps(report), flush=True)
 

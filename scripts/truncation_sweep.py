@@ -28,7 +28,7 @@ def main() -> None:
     data, out_path = sys.argv[1], sys.argv[2]
     start_stop = [int(x) for x in sys.argv[3].split(":")] if ":" in sys.argv[3] else [0, int(sys.argv[3])]
     n_test = int(sys.argv[4])
-    attributes = load_attribute_set()
+    attributes = load_attribute_set(registers=False)
     if sys.argv[5] != "all":
         attributes = attributes.select(sys.argv[5].split(","))
     cutoffs = sorted(int(t) for t in sys.argv[6].split(","))

@@ -72,7 +72,7 @@ def test_bench_fit_counts_what_it_evaluates(engine):
 
     pairs = read_pairs(Path(__file__).parents[1] / "profiles/examples/warm_wendy.pairs.jsonl").pairs
     result = bench_fit(engine, pairs[:2], pairs[2])
-    assert result["n_pairs"] == 2 and result["solver"] == "select" and result["n_attributes"] == 41
+    assert result["n_pairs"] == 2 and result["solver"] == "select" and result["n_attributes"] == 48
     # two pairs are fully scored (screening starts later), each sharing prefixes a naive scorer repeats
     assert result["screening"]["fully_scored_pairs"] == 2 and result["attributes_screened_out"] == 0
     assert 0 < result["fit_tokens_evaluated"] < result["naive_tokens"]

@@ -60,6 +60,7 @@ def test_eval_prefs_end_to_end_on_a_tiny_pairs_file(tmp_path, monkeypatch):
     data.write_text("".join(json.dumps({"prompt": p, "chosen": c, "rejected": r}) + "\n" for p, c, r in PAIRS))
     out = tmp_path / "out"
     args = ["eval", "prefs", "--data", str(data), "--attributes", "concise,storyteller", "--n-train", "2,4",
+            "--add-attribute", "poetic=You are an AI assistant that writes poetically.",
             "--n-test", "2", "--seeds", "2", "--out", str(out), "--json"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
@@ -69,7 +70,7 @@ def test_eval_prefs_end_to_end_on_a_tiny_pairs_file(tmp_path, monkeypatch):
     assert set(rows[0]) == {"user", "method", "n_train", "accuracy_mean", "accuracy_std", "n_test", "seeds"}
     assert (out / "results.md").read_text().startswith("| user | method |")
     cache = json.loads((out / "cache.json").read_text())
-    assert len(cache["entries"]) == len(PAIRS) * 3 * 2  # base + 2 attributes, chosen and rejected
+    assert len(cache["entries"]) == len(PAIRS) * 4 * 2  # base + 2 attributes + 1 custom, chosen and rejected
     from edge_drift.contexts import MultiSequenceContext
 
     scored = []

@@ -102,6 +102,12 @@ def int_list(text: str) -> list[int]:
     return values
 
 
+def add_attribute_option(function):
+    return click.option("--add-attribute", "custom", multiple=True, metavar="NAME=PROMPT",
+                        help="A custom attribute: a system prompt that differs from the base one by a cue. "
+                             "Repeatable.")(function)
+
+
 def max_response_tokens_option(function):
     return click.option("--max-response-tokens", default=DEFAULT_MAX_RESPONSE_TOKENS, show_default=True,
                         type=click.IntRange(1), help="Truncate answers to this many tokens when scoring "

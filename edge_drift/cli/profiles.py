@@ -11,6 +11,7 @@ from ..weights_chart import weight_bars
 from .common import (
     MODEL_HELP,
     FriendlyGroup,
+    add_attribute_option,
     echo_json,
     open_engine,
     profiles_dir_option,
@@ -75,9 +76,8 @@ def describe_moves(report, n: int = 3) -> str:
 @click.argument("user")
 @fit_options
 @click.option("--attributes", default=None, metavar="A,B,...|all",
-              help="Subset of attributes to fit [default: the profile's set, else all 41].")
-@click.option("--add-attribute", "custom", multiple=True, metavar="NAME=PROMPT",
-              help="A custom attribute: a system prompt that differs from the base one by a cue. Repeatable.")
+              help="Subset of attributes to fit [default: the profile's set, else all 48].")
+@add_attribute_option
 @click.option("--top-k", default=None, type=click.IntRange(1), help="Attributes used for decoding [default: 7].")
 @click.option("--solver", type=click.Choice(SOLVERS), default=DEFAULT_SOLVER, show_default=True,
               help="select: closed form on the top-k most consistent attributes; drift: closed form d/||d|| "
