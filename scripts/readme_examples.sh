@@ -36,5 +36,7 @@ run models edge-drift models list
 run eval_prefs edge-drift eval prefs --data profiles/examples/terse_tim.pairs.jsonl --attributes concise,storyteller,humor \
     --n-train 4,8 --n-test 4 --seeds 3 --out out/evaltest
 # needs ../shared/data and the DSP scores of `eval prefs --out out/dsp_eval` (docs/RESULTS.md)
+run eval_generate edge-drift eval generate --data ../shared/data/dsp/dsp_dev.json --user academy --n-train 50 \
+    --n-prompts 10 --strategies drift,panda,prompt --cache out/dsp_eval/cache.json --embedding-judge
 run eval_judge edge-drift eval generate --data ../shared/data/dsp/dsp_dev.json --user literature --n-train 50 \
     --n-prompts 4 --strategies drift,panda --cache out/dsp_eval/cache.json --judge-model default

@@ -48,6 +48,17 @@ def fit(engine, store, pairs, **options):
                        top_k_attributes=2, **options)
 
 
+def test_default_attributes_are_the_papers_41_then_7_writing_registers():
+    paper, default = load_attribute_set(registers=False), load_attribute_set()
+    assert len(paper.attributes) == 41 and default.attributes[:41] == paper.attributes
+    registers = default.names[41:]
+    assert registers == ["poetic", "scholarly", "professional", "playful", "structured", "conversational", "detailed"]
+    assert len(set(default.names)) == 48 and default.base == paper.base == "You are an AI assistant."
+    for attribute in default.attributes[41:]:  # the paper's form: a one-sentence persona with one cue
+        assert attribute.prompt.startswith("You are ") and attribute.prompt.endswith(".")
+        assert "AI assistant" in attribute.prompt and attribute.prompt != default.base
+
+
 def test_rewards_equal_independent_naive_computation(engine):
     cache = LogProbCache(engine.identity.sha256, 64)
     chosen, rejected, stats = compute_rewards(engine, PAIRS[:1], ATTRIBUTES, cache)
