@@ -9,10 +9,13 @@ import traceback
 
 import click
 
+from ..attributes import load_attribute_set
 from ..errors import EdgeDriftError
 from ..rewards import DEFAULT_MAX_RESPONSE_TOKENS
 
 MODEL_HELP = "GGUF path, `default` (embedded SmolLM2-135M), or OWNER/REPO/FILE.gguf pulled earlier."
+# help text names the shipped default set, counted from its data file so the two cannot disagree
+ALL_ATTRIBUTES = f"all {len(load_attribute_set().attributes)}"
 
 
 class FriendlyGroup(click.Group):
@@ -106,6 +109,13 @@ def add_attribute_option(function):
     return click.option("--add-attribute", "custom", multiple=True, metavar="NAME=PROMPT",
                         help="A custom attribute: a system prompt that differs from the base one by a cue. "
                              "Repeatable.")(function)
+
+
+def attribute_options(function):
+    """--attributes (a subset of the default set) and --add-attribute (the user's own), as `eval` takes them."""
+    function = add_attribute_option(function)
+    return click.option("--attributes", default=None, metavar="A,B,...",
+                        help=f"Attribute subset [default: {ALL_ATTRIBUTES}].")(function)
 
 
 def max_response_tokens_option(function):

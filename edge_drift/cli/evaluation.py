@@ -9,7 +9,7 @@ from ..errors import EdgeDriftError
 from .common import (
     MODEL_HELP,
     FriendlyGroup,
-    add_attribute_option,
+    attribute_options,
     echo_json,
     int_list,
     max_response_tokens_option,
@@ -36,8 +36,7 @@ def data_options(function):
 @click.option("--n-train", default="10,25,50,100", show_default=True, help="Training sizes.")
 @click.option("--n-test", default=100, show_default=True, type=click.IntRange(1), help="Held-out pairs per user.")
 @click.option("--seeds", default=3, show_default=True, type=click.IntRange(1), help="Random train/test splits.")
-@click.option("--attributes", default=None, metavar="A,B,...", help="Attribute subset [default: all 48].")
-@add_attribute_option
+@attribute_options
 @click.option("--model", default="default", show_default=True, help="The sLM that scores. " + MODEL_HELP)
 @max_response_tokens_option
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
@@ -80,8 +79,7 @@ def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, custom, mod
               help="Strategies compared with plain decoding.")
 @click.option("--n-prompts", default=10, show_default=True, type=click.IntRange(1), help="Held-out prompts answered.")
 @click.option("--n-train", default=50, show_default=True, type=click.IntRange(2), help="Pairs the profile is fitted on.")
-@click.option("--attributes", default=None, metavar="A,B,...", help="Attribute subset [default: all 48].")
-@add_attribute_option
+@attribute_options
 @click.option("--max-tokens", default=64, show_default=True, type=click.IntRange(1), help="Answer length.")
 @click.option("--seed", default=1, show_default=True, type=int, help="Sampling seed.")
 @click.option("--model", default="default", show_default=True, help=MODEL_HELP)

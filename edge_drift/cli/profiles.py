@@ -9,6 +9,7 @@ from ..screening import RECHECK_EVERY, SCREEN_AFTER_PAIRS, SCREEN_KEEP
 from ..solvers import DEFAULT_SOLVER, SOLVERS
 from ..weights_chart import weight_bars
 from .common import (
+    ALL_ATTRIBUTES,
     MODEL_HELP,
     FriendlyGroup,
     add_attribute_option,
@@ -76,7 +77,7 @@ def describe_moves(report, n: int = 3) -> str:
 @click.argument("user")
 @fit_options
 @click.option("--attributes", default=None, metavar="A,B,...|all",
-              help="Subset of attributes to fit [default: the profile's set, else all 48].")
+              help=f"Subset of attributes to fit [default: the profile's set, else {ALL_ATTRIBUTES}].")
 @add_attribute_option
 @click.option("--top-k", default=None, type=click.IntRange(1), help="Attributes used for decoding [default: 7].")
 @click.option("--solver", type=click.Choice(SOLVERS), default=DEFAULT_SOLVER, show_default=True,

@@ -6,7 +6,7 @@ import ipaddress
 import click
 
 from ..errors import EdgeDriftError
-from .common import MODEL_HELP, profiles_dir_option
+from .common import ALL_ATTRIBUTES, MODEL_HELP, profiles_dir_option
 
 API_KEY_ENV = "EDGE_DRIFT_API_KEY"
 
@@ -31,7 +31,7 @@ def is_loopback(host: str) -> bool:
 @click.option("--queue-size", default=8, show_default=True, type=click.IntRange(1),
               help="Requests that may wait while one runs; more get 503 with Retry-After.")
 @click.option("--attributes", default=None, metavar="A,B,...",
-              help="Attributes of a profile started by a first vote [default: all 48; fewer = faster votes].")
+              help=f"Attributes of a profile started by a first vote [default: {ALL_ATTRIBUTES}; fewer = faster votes].")
 @click.option("--allow-remote", is_flag=True,
               help="Allow a non-loopback --host without --api-key (anyone on the network can use it).")
 def serve(host, port, model, slm, api_key, profiles_dir, queue_size, attributes, allow_remote):
