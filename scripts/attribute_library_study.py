@@ -38,13 +38,12 @@ def main() -> None:
     candidates = AttributeSet(paper.base, extended.attributes[len(paper.attributes):])
 
     start = time.perf_counter()
-    engine = Engine(None)
-    for index in range(0, len(queries), 10):  # checkpoint every 10 queries: a stopped run keeps its work
-        score_job_groups(engine, [query_jobs(q, candidates) for q in queries[index:index + 10]], cache)
-        atomic_write(Path(cache_path), json.dumps(cache.to_dict()))
-        print(json.dumps({"scored_queries": index + 10, "seconds": round(time.perf_counter() - start, 1)}),
-              file=sys.stderr, flush=True)
-    engine.close()
+    with Engine(None) as engine:  # closed before the numpy study, which needs no model
+        for index in range(0, len(queries), 10):  # checkpoint every 10 queries: a stopped run keeps its work
+            score_job_groups(engine, [query_jobs(q, candidates) for q in queries[index:index + 10]], cache)
+            atomic_write(Path(cache_path), json.dumps(cache.to_dict()))
+            print(json.dumps({"scored_queries": index + 10, "seconds": round(time.perf_counter() - start, 1)}),
+                  file=sys.stderr, flush=True)
 
     for user in DSP_DOMAINS:
         pairs = dsp_pairs(queries, user, seed=0)
