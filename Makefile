@@ -5,12 +5,24 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.edge-drift-installed
 # llama-cpp-python builds from source (~5 min on 2 cores, cached by pip afterwards).
 export CMAKE_BUILD_PARALLEL_LEVEL ?= $(shell nproc 2>/dev/null || echo 2)
+# llama.cpp's AMX kernels (built natively on Xeon Sapphire Rapids and later) segfault in
+# ggml_backend_amx_mul_mat on the embedded model (ggml-org/llama.cpp#20824): build x86-64 without them.
+# Your own CMAKE_ARGS (a GPU backend, say) are kept.
+ifeq ($(shell uname -m),x86_64)
+NO_AMX := -mno-amx-tile -mno-amx-int8 -mno-amx-bf16
+export CMAKE_ARGS := $(CMAKE_ARGS) -DCMAKE_C_FLAGS='$(NO_AMX)' -DCMAKE_CXX_FLAGS='$(NO_AMX)'
+endif
+LLAMA_CPP := llama-cpp-python==$(shell sed -n 's/.*"llama-cpp-python==\([^"]*\)".*/\1/p' pyproject.toml)
 
 CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: install browser demo test bench clean
 
+# pip reuses a wheel it cached from an earlier build with AMX (its cache ignores CMAKE_ARGS): rebuild that one
 install: $(STAMP)
+	@$(BIN)/python -c "import llama_cpp, sys; sys.exit('AMX_INT8 = 1' in llama_cpp.llama_print_system_info().decode())" || \
+	  { echo "rebuilding $(LLAMA_CPP) without AMX (~5 min)"; $(BIN)/python -m pip cache remove llama_cpp_python; \
+	    $(BIN)/python -m pip install --force-reinstall --no-deps '$(LLAMA_CPP)'; }
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -90,6 +90,27 @@ def gpu_layers(requested: int | None = None) -> int:
     return -1 if llama_cpp.llama_supports_gpu_offload() else 0
 
 
+ALLOW_AMX_ENV = "EDGE_DRIFT_ALLOW_AMX"
+
+
+def amx_build_problem(system_info: str | None = None) -> str | None:
+    """Why this llama.cpp build would crash, if it was built with AMX kernels; None when it is safe.
+
+    llama.cpp's AMX matrix multiply segfaults on the embedded model (ggml-org/llama.cpp#20824), and a
+    segfault cannot be caught, so a build compiled natively on a Xeon with AMX is refused before loading.
+    """
+    if system_info is None:
+        import llama_cpp
+
+        system_info = llama_cpp.llama_print_system_info().decode(errors="replace")
+    if "AMX_INT8 = 1" not in system_info or os.environ.get(ALLOW_AMX_ENV) == "1":
+        return None
+    return ("this llama-cpp-python was built with llama.cpp's AMX kernels, which crash (ggml-org/llama.cpp#20824); "
+            "rebuild it without them: `make install` in the edge-drift checkout, or CMAKE_ARGS=\"-DCMAKE_C_FLAGS="
+            "'-mno-amx-tile -mno-amx-int8' -DCMAKE_CXX_FLAGS='-mno-amx-tile -mno-amx-int8'\" pip install "
+            f"--force-reinstall --no-cache-dir --no-deps llama-cpp-python (or set {ALLOW_AMX_ENV}=1 to try anyway)")
+
+
 class Engine:
     """A GGUF model loaded once: the high-level Llama (sampling, templates) + multi-sequence contexts."""
 
@@ -98,6 +119,9 @@ class Engine:
         from llama_cpp import Llama
 
         self.path = resolve_model(model)
+        problem = amx_build_problem()
+        if problem:
+            raise ModelLoadError(problem)
         self.n_threads = n_threads or physical_cores()
         self.n_gpu_layers = gpu_layers(n_gpu_layers)
         try:

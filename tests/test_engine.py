@@ -176,3 +176,15 @@ def test_chat_template_comes_from_the_gguf(engine):
     assert text.endswith("<|im_start|>assistant\n")
     reply = engine.reply_tokens([{"role": "user", "content": "U"}], "Paris.")
     assert engine.detokenize(reply).startswith("Paris.")
+
+
+def test_a_build_with_amx_kernels_is_refused_before_it_can_crash(monkeypatch):
+    from edge_drift.engine import ALLOW_AMX_ENV, amx_build_problem
+
+    assert amx_build_problem() is None  # `make install` builds llama.cpp without AMX on x86-64
+    amx = "CPU : AVX2 = 1 | AVX512 = 1 | AMX_INT8 = 1 | OPENMP = 1 | "
+    problem = amx_build_problem(amx)
+    assert "llama.cpp#20824" in problem and "-mno-amx-int8" in problem and ALLOW_AMX_ENV in problem
+    assert amx_build_problem(amx.replace("AMX_INT8 = 1 | ", "")) is None
+    monkeypatch.setenv(ALLOW_AMX_ENV, "1")
+    assert amx_build_problem(amx) is None
