@@ -10,8 +10,8 @@ import numpy as np
 # `select` fit is within 0.01 of the full one at 10/25/50/100 pairs (40 random splits) while a 50-pair
 # fit evaluates about a quarter of a naive scorer's tokens.
 SCREEN_AFTER_PAIRS = 6
-SCREEN_KEEP = 15
-RECHECK_EVERY = 50
+SCREEN_KEEP = 14
+RECHECK_EVERY = 25
 
 # score(rows, columns) -> reward differences (len(rows), len(columns)) for those pairs and attributes
 Scorer = Callable[[Sequence[int], Sequence[int]], np.ndarray]
