@@ -251,8 +251,12 @@ def user_pairs(data: Path, fmt: str, user: str | None) -> tuple[str, list[Pair]]
 def evaluate_generation_on(engine, data: Path, fmt: str, user: str | None, strategy_names: Sequence[str],
                            n_prompts: int, n_train: int, attributes: AttributeSet, settings,
                            cache_path: Path | None = None, max_response_tokens: int = DEFAULT_MAX_RESPONSE_TOKENS,
-                           progress_factory=None, judge_engine=None, embedding_judge: bool = False) -> dict:
-    """Fit a profile on the first n_train pairs, answer the next n_prompts prompts, judge against plain."""
+                           progress_factory=None, judge_engine=None, embedding_judge: bool = False,
+                           beta: float | None = None) -> dict:
+    """Fit a profile on the first n_train pairs, answer the next n_prompts prompts, judge against plain.
+
+    `beta` overrides the fitted profile's steering strength (drift's), as `generate --beta` would.
+    """
     from .assistant import Assistant
     from .judging import evaluate_generation
     from .files import atomic_write
@@ -269,8 +273,10 @@ def evaluate_generation_on(engine, data: Path, fmt: str, user: str | None, strat
         atomic_write(cache_path, json.dumps(cache.to_dict()))
     profile = profile_from_differences(name, engine.identity.to_dict(), attributes, result.differences,
                                        kept=result.kept, screening=result.summary(attributes.names, ScreeningPlan()))
+    if beta is not None:
+        profile.beta = beta
     with Assistant(engine) as assistant:  # borrows the engine; closes the strategies' sLM contexts
         report = evaluate_generation(assistant, profile, pairs, prompts, strategy_names, settings,
                                      progress_factory, judge_engine, embedding_judge)
-    report.update(user=name, n_train=n_train, profile_top=[a.name for a in profile.selected])
+    report.update(user=name, n_train=n_train, beta=profile.beta, profile_top=[a.name for a in profile.selected])
     return report

@@ -1,6 +1,6 @@
 """Issue 12: do writing registers the Drift paper's 41 attributes lack help the profile rank DSP pairs?
 
-    python scripts/attribute_library_study.py ../shared/data/dsp/dsp_dev.json out/dsp_eval/cache.json [seeds]
+    python scripts/attribute_library_study.py ../shared/data/dsp/dsp_dev.json out/dsp_eval/cache.json [seeds] [wordings.json]
 
 Scores each of the 7 registers shipped next to the 41 (edge_drift/data/attributes.json, "registers":
 poetic, scholarly, professional, playful, structured, conversational, detailed; system prompts in the
@@ -9,6 +9,10 @@ every answer of the first 200 DSP dev queries into the eval-prefs cache (about 1
 attribute on 2 cores; cached cells are skipped, so a rerun costs seconds), then prints JSON lines:
 each register's accuracy alone on all 200 pairs of every user (below 0.5: the user prefers less of it),
 and the eval-prefs learning curves of select / bt / drift / fit with the paper's 41 and with all 48.
+
+With a wordings file ({"name": "system prompt", ...}) the candidates are those instead of the shipped
+registers, and the curves compare the 41 + shipped registers ("48") with the 41 + these ("41+wordings"):
+how much of the registers' gain depends on the one wording each was given.
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_drift.attributes import AttributeSet, load_attribute_set
+from edge_drift.attributes import Attribute, AttributeSet, load_attribute_set
 from edge_drift.engine import Engine
 from edge_drift.evaluation import DSP_DOMAINS, dsp_pairs, learning_curves, load_dsp, pair_features, query_jobs
 from edge_drift.files import atomic_write
@@ -36,6 +40,11 @@ def main() -> None:
     queries = load_dsp(data)[:N_QUERIES]
     paper, extended = load_attribute_set(registers=False), load_attribute_set()
     candidates = AttributeSet(paper.base, extended.attributes[len(paper.attributes):])
+    sets = {"41": paper, "48": extended}
+    if len(sys.argv) > 4:  # other wordings of the registers, compared with the shipped ones
+        wordings = json.loads(Path(sys.argv[4]).read_text())
+        candidates = AttributeSet(paper.base, tuple(Attribute(n, p) for n, p in wordings.items()))
+        sets = {"48": extended, "41+wordings": AttributeSet(paper.base, paper.attributes + candidates.attributes)}
 
     start = time.perf_counter()
     with Engine(None) as engine:  # closed before the numpy study, which needs no model
@@ -51,7 +60,7 @@ def main() -> None:
         differences = alone.chosen - alone.rejected
         print(json.dumps({"user": user, "alone": {n: round(float(np.mean(differences[:, i] > 0)), 3)
                                                   for i, n in enumerate(candidates.names)}}), flush=True)
-        for label, attributes in (("41", paper), ("48", extended)):
+        for label, attributes in sets.items():
             features = pair_features(pairs, attributes, cache)
             for row in learning_curves(user, features, [10, 25, 50, 100], 100, seeds):
                 if row["method"] in METHODS:

