@@ -1,0 +1,70 @@
+"""Win rates of two `eval generate` runs on the same prompts side by side, and the one run's answers judged
+against the other's (paired: same prompts, same seed, so the plain answers are identical).
+
+    PYTHONPATH=. .venv/bin/python scripts/compare_generation_runs.py BASELINE.json.gz OTHER_DIR_OR_FILE [STRATEGY]
+
+BASELINE maps each DSP user to a report (as docs/data/dsp_generate_80p_drift.json.gz does); OTHER is a
+folder of USER.json reports (scripts/dsp_generate.sh's OUT) or another such map. Each judge (TF-IDF, and
+MiniLM where the reports have it) is retrained exactly as `eval generate` trains it, on the user's
+pairs whose prompts were not generated for.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+from pathlib import Path
+
+from edge_drift.evaluation import dsp_pairs, load_dsp
+from edge_drift.judging import EmbeddingJudge, TfidfJudge, wilson_interval
+
+DATA = "../shared/data/dsp/dsp_dev.json"
+
+
+def load_reports(path: str) -> dict:
+    p = Path(path)
+    if p.is_dir():
+        return {f.stem: json.loads(f.read_text()) for f in sorted(p.glob("*.json")) if f.stat().st_size}
+    with gzip.open(p, "rt") if p.suffix == ".gz" else p.open() as f:
+        return json.load(f)
+
+
+def wins(margins) -> float:
+    return float((margins > 0).sum() + 0.5 * (margins == 0).sum())
+
+
+def rate(won: float, n: int) -> str:
+    low, high = wilson_interval(won, n)
+    return f"{won / n:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def main(baseline_path: str, other_path: str, strategy: str = "drift") -> None:
+    queries = load_dsp(DATA)
+    baseline, other = load_reports(baseline_path), load_reports(other_path)
+    encoder = None
+    pooled: dict[str, list[float]] = {}  # judge -> wins of baseline, other (vs plain), other vs baseline, n
+    for user in [u for u in baseline if u in other]:
+        a, b = baseline[user], other[user]
+        assert a["prompts"] == b["prompts"] and a["answers"]["plain"] == b["answers"]["plain"], user
+        prompts, plain = a["prompts"], a["answers"]["plain"]
+        others = [p for p in dsp_pairs(queries, user, seed=0) if p.prompt not in set(prompts)]
+        minilm = EmbeddingJudge(others, encoder=encoder)
+        encoder = minilm.encoder
+        for judge in (TfidfJudge(others), minilm):
+            first, second = a["answers"][strategy], b["answers"][strategy]
+            row = [wins(judge.margins(prompts, first, plain)), wins(judge.margins(prompts, second, plain)),
+                   wins(judge.margins(prompts, second, first)), len(prompts)]
+            pooled[judge.kind] = [x + y for x, y in zip(pooled.get(judge.kind, [0, 0, 0, 0]), row)]
+            report(f"{user} {judge.kind}", row)
+    for kind, row in pooled.items():
+        report(f"pooled {kind}", row)
+
+
+def report(label: str, row: list[float]) -> None:
+    first, second, head_to_head, n = row
+    print(f"{label}: baseline vs plain {rate(first, n)}; other vs plain {rate(second, n)}; "
+          f"other vs baseline {rate(head_to_head, n)}", flush=True)
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:4])
