@@ -11,8 +11,9 @@ each register's accuracy alone on all 200 pairs of every user (below 0.5: the us
 and the eval-prefs learning curves of select / bt / drift / fit with the paper's 41 and with all 48.
 
 With a wordings file ({"name": "system prompt", ...}) the candidates are those instead of the shipped
-registers, and the curves compare the 41 + shipped registers ("48") with the 41 + these ("41+wordings"):
-how much of the registers' gain depends on the one wording each was given.
+registers, and the curves compare the 41 + shipped registers ("48") with the 41 + these ("41+wordings")
+and with all of them ("48+wordings"): how much of the registers' gain depends on the one wording each
+was given, or what other added attributes (opposites, say) bring.
 """
 from __future__ import annotations
 
@@ -44,7 +45,8 @@ def main() -> None:
     if len(sys.argv) > 4:  # other wordings of the registers, compared with the shipped ones
         wordings = json.loads(Path(sys.argv[4]).read_text())
         candidates = AttributeSet(paper.base, tuple(Attribute(n, p) for n, p in wordings.items()))
-        sets = {"48": extended, "41+wordings": AttributeSet(paper.base, paper.attributes + candidates.attributes)}
+        sets = {"48": extended, "41+wordings": AttributeSet(paper.base, paper.attributes + candidates.attributes),
+                "48+wordings": AttributeSet(paper.base, extended.attributes + candidates.attributes)}
 
     start = time.perf_counter()
     with Engine(None) as engine:  # closed before the numpy study, which needs no model
