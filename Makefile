@@ -20,7 +20,7 @@ CHROMIUM ?= /usr/bin/chromium
 
 # pip reuses a wheel it cached from an earlier build with AMX (its cache ignores CMAKE_ARGS): rebuild that one
 install: $(STAMP)
-	@$(BIN)/python -c "import llama_cpp, sys; sys.exit('AMX_INT8 = 1' in llama_cpp.llama_print_system_info().decode())" || \
+	@$(BIN)/python -c "import sys; from edge_drift.engine import amx_build_problem; sys.exit(amx_build_problem() is not None)" || \
 	  { echo "rebuilding $(LLAMA_CPP) without AMX (~5 min)"; $(BIN)/python -m pip cache remove llama_cpp_python; \
 	    $(BIN)/python -m pip install --force-reinstall --no-deps '$(LLAMA_CPP)'; }
 

@@ -183,6 +183,12 @@ JUDGE_EXAMPLES = 3  # a prompted judge's context holds a few of the user's choic
 JUDGE_HELD_OUT = 20  # pairs that measure a prompted judge's own accuracy
 
 
+def judge_training_pairs(pairs: Sequence[Pair], judged_prompts: Sequence[str]) -> list[Pair]:
+    """The user's pairs a judge may learn from: every one whose prompt it will not judge."""
+    held_out = set(judged_prompts)
+    return [p for p in pairs if p.prompt not in held_out]
+
+
 def evaluate_generation(assistant, profile, judge_pairs: Sequence[Pair], prompts: Sequence[str],
                         strategy_names: Sequence[str], settings, progress_factory=None, judge_engine=None,
                         embedding_judge: bool = False) -> dict:
@@ -191,7 +197,7 @@ def evaluate_generation(assistant, profile, judge_pairs: Sequence[Pair], prompts
     The report keeps every answer, so a later judge can score the same answers without generating them again.
     """
     held_out = set(prompts)
-    others = [p for p in judge_pairs if p.prompt not in held_out]
+    others = judge_training_pairs(judge_pairs, prompts)
     judges = [TfidfJudge(others)] + ([EmbeddingJudge(others)] if embedding_judge else [])
     assert not any(j.prompts_seen & held_out for j in judges)  # no judge trains on the prompts it judges
     answers: dict[str, list[str]] = {name: [] for name in ["plain", *strategy_names]}

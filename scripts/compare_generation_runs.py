@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from edge_drift.evaluation import dsp_pairs, load_dsp
-from edge_drift.judging import EmbeddingJudge, TfidfJudge, wilson_interval
+from edge_drift.judging import EmbeddingJudge, TfidfJudge, judge_training_pairs, wilson_interval
 
 DATA = "../shared/data/dsp/dsp_dev.json"
 
@@ -47,7 +47,7 @@ def main(baseline_path: str, other_path: str, strategy: str = "drift") -> None:
         a, b = baseline[user], other[user]
         assert a["prompts"] == b["prompts"] and a["answers"]["plain"] == b["answers"]["plain"], user
         prompts, plain = a["prompts"], a["answers"]["plain"]
-        others = [p for p in dsp_pairs(queries, user, seed=0) if p.prompt not in set(prompts)]
+        others = judge_training_pairs(dsp_pairs(queries, user, seed=0), prompts)
         minilm = EmbeddingJudge(others, encoder=encoder)
         encoder = minilm.encoder
         for judge in (TfidfJudge(others), minilm):

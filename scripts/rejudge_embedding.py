@@ -14,7 +14,7 @@ import json
 import sys
 
 from edge_drift.evaluation import dsp_pairs, load_dsp
-from edge_drift.judging import EmbeddingJudge, judge_report
+from edge_drift.judging import EmbeddingJudge, judge_report, judge_training_pairs
 
 
 def main(data: str, reports_path: str, out: str | None = None) -> None:
@@ -24,8 +24,7 @@ def main(data: str, reports_path: str, out: str | None = None) -> None:
     encoder = None
     for user, report in reports.items():
         prompts = report["prompts"]
-        held_out = set(prompts)
-        others = [p for p in dsp_pairs(queries, user, seed=0) if p.prompt not in held_out]
+        others = judge_training_pairs(dsp_pairs(queries, user, seed=0), prompts)
         judge = EmbeddingJudge(others, encoder=encoder)
         encoder = judge.encoder  # load the model once
         answers = {k: v for k, v in report["answers"].items() if k != "plain"}
