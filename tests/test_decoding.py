@@ -18,6 +18,7 @@ from edge_drift.decoding import (Models, PlainStrategy, Request, SamplingSetting
 from edge_drift.strategies import PLAUSIBILITY, DriftStrategy
 from edge_drift.engine import Engine
 from edge_drift.errors import EdgeDriftError, TokenizerMismatchError
+from edge_drift.profile import DEFAULT_BETA
 from edge_drift.store import ProfileStore
 from helpers import ATTRS, BASE, Recording, make_profile
 
@@ -162,7 +163,7 @@ def test_generate_cli_json_and_profile_slm_mismatch(engine, tmp_path):
                                   "--temperature", "0", "--json", "Say hi."])
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
-    assert data["n_tokens"] == 8 and data["beta"] == 0.5 and set(data["attributes"]) == {"concise", "humor"}
+    assert data["n_tokens"] == 8 and data["beta"] == DEFAULT_BETA and set(data["attributes"]) == {"concise", "humor"}
     write_profile(engine, folder, "eve", {"concise": 1.0}, sha="0" * 64)
     result = runner.invoke(main, ["generate", "--user", "eve", "--profiles-dir", str(folder), "Say hi."])
     assert result.exit_code == 1 and result.output.count("\n") == 1

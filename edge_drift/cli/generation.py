@@ -6,6 +6,7 @@ import sys
 import click
 
 from ..errors import EdgeDriftError
+from ..profile import DEFAULT_BETA
 from ..weights_chart import weight_bars
 from .common import MODEL_HELP, Knob, echo_json, profiles_dir_option
 from .profiles import describe_moves
@@ -58,7 +59,7 @@ def steering_options(function):
         click.option("--slm", default=None, help="The sLM that steers (same tokenizer) [default: --model]."),
         click.option("--strategy", type=click.Choice(STRATEGY_NAMES), default="drift", show_default=True,
                      help=STRATEGY_HELP),
-        click.option("--beta", type=Knob("beta"), help="drift: strength; larger = closer to plain [default: profile's, 0.5]."),
+        click.option("--beta", type=Knob("beta"), help=f"drift: strength; larger = closer to plain [default: profile's, {DEFAULT_BETA}]."),
         click.option("--top-attributes", type=Knob("top_attributes", integer=True), help="Attributes used [default: profile's top-k]."),
         click.option("--no-steer", is_flag=True, help="Turn steering off (plain decoding) to compare."),
         click.option("--system", default=None, help="Your own instructions, added after the base system prompt."),

@@ -440,7 +440,7 @@ function init() {
   $("new-user-form").addEventListener("submit", addUser);
   $("strategy").value = store.get("strategy", "drift");
   $("strategy").addEventListener("change", () => store.set("strategy", $("strategy").value));
-  $("beta").value = store.get("beta", "0.5");
+  $("beta").value = store.get("beta", "0.25");
   const showBeta = () => { $("beta-value").textContent = "beta " + Number($("beta").value).toFixed(2); };
   $("beta").addEventListener("input", () => { showBeta(); store.set("beta", $("beta").value); });
   showBeta();
