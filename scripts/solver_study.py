@@ -161,6 +161,16 @@ def top_t_fit(D, k, fit):
     return w
 
 
+
+def margin_ensemble(D, *fits):
+    """Sum of several solvers' weights, each scaled so its training margins have unit spread."""
+    total = np.zeros(D.shape[1])
+    for fit in fits:
+        w = fit(D)
+        total += w / ((D @ w).std() + 1e-12)
+    return total
+
+
 STUDY_METHODS = {
     "drift": only(solvers.drift_closed_form),
     "select (k=7, the default)": only(lambda D: solvers.select_top(D, 7)),
@@ -184,6 +194,8 @@ STUDY_METHODS = {
     "bt standardised l2=10 + h0": with_base(lambda D: bt_std(D, 10.0)),
     "bt nested CV + h0": with_base(bt_cv),
     "Ledoit-Wolf LDA + h0": with_base(lw_lda),
+    "select + bt std l2=10 (unit-spread margins summed)": only(lambda D: margin_ensemble(
+        D, lambda d: solvers.select_top(d, 7), lambda d: bt_std(d, 10.0))),
 }
 
 
