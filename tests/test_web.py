@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from edge_drift.serving.process import ServerProcess
+from edge_drift.store import ProfileStore
 
 ROOT = Path(__file__).resolve().parent.parent
 SHOTS = ROOT / "out" / "web"
@@ -65,6 +66,10 @@ def wait_text(page, selector: str, text: str) -> None:
                            timeout=WAIT_MS)
 
 
+def is_chat_request(request) -> bool:
+    return request.method == "POST" and request.url.endswith("/v1/chat/completions")
+
+
 def compare_round(page, prompt: str) -> tuple[str, str]:
     """Ask for two answers; they arrive unlabelled, and keyboard focus lands on the first vote button."""
     page.fill("#compare-input", prompt)
@@ -82,7 +87,9 @@ def test_create_chat_compare_vote_undo_export_import_delete(page, server, tmp_pa
     assert page.input_value("#user-select") == "pat"
 
     page.fill("#chat-input", "How do I fix a flat bike tire?")
-    page.keyboard.press("Enter")
+    with page.expect_request(is_chat_request) as request:
+        page.keyboard.press("Enter")
+    assert "beta" not in json.loads(request.value.post_data)  # an untouched slider leaves beta to the profile
     page.wait_for_function("document.querySelectorAll('#messages li').length === 2 && "
                            "!document.querySelector('#send').disabled", timeout=WAIT_MS)
     answer = page.inner_text("#messages li.assistant .body")
@@ -138,6 +145,22 @@ def test_create_chat_compare_vote_undo_export_import_delete(page, server, tmp_pa
     assert page.get_attribute("#import-progress", "value") == page.get_attribute("#import-progress", "max")
     wait_text(page, "#profile-stats", "4 pair(s)")
     shot(page, "profile")
+
+    # the beta slider shows the profile's own strength until it is moved; then the moved value is sent
+    path = ProfileStore(server.profiles).path("pat")
+    path.write_text(json.dumps({**json.loads(path.read_text()), "beta": 0.6}))
+    page.reload()
+    wait_text(page, "#beta-value", "beta 0.60")
+    page.eval_on_selector("#beta", "slider => { slider.value = '1'; slider.dispatchEvent(new Event('input')); }")
+    page.reload()  # a moved slider is remembered in the browser
+    wait_text(page, "#profile-stats", "4 pair(s)")
+    assert page.inner_text("#beta-value") == "beta 1.00"
+    page.click("#tab-chat")
+    page.fill("#chat-input", "Hi")
+    with page.expect_request(is_chat_request) as request:
+        page.keyboard.press("Enter")
+    assert json.loads(request.value.post_data)["beta"] == 1
+    page.wait_for_function("!document.querySelector('#send').disabled", timeout=WAIT_MS)
 
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#delete")

@@ -10,6 +10,7 @@ const store = {
 const state = {
   user: store.get("user", ""), key: store.get("key", ""),
   messages: [], controller: null, pair: null, lastVote: null, weights: null, attributes: [],
+  betaMoved: store.get("beta", null) !== null,  // until the slider is moved, drift uses (and it shows) the profile's beta
 };
 
 // -- talking to the server ----------------------------------------------------------------------------
@@ -87,7 +88,7 @@ async function streamChat(body, onText, signal) {
 function steering() {
   const strategy = $("strategy").value;
   const body = { model: strategy === "plain" ? "edge-drift-plain" : "edge-drift", strategy };
-  if (strategy === "drift") body.beta = Number($("beta").value);
+  if (strategy === "drift" && state.betaMoved) body.beta = Number($("beta").value);
   return body;
 }
 
@@ -296,7 +297,15 @@ async function refreshProfile(moved = null) {
   return chart;
 }
 
+function showBeta() {
+  $("beta-value").textContent = "beta " + Number($("beta").value).toFixed(2);
+}
+
 function showProfile(profile, moved = null) {
+  if (!state.betaMoved) {
+    $("beta").value = profile ? profile.beta : $("beta").defaultValue;
+    showBeta();
+  }
   if (!profile) {
     $("profile-stats").textContent = "no profile yet: vote in Compare mode or import pairs";
     drawChart([]);
@@ -440,9 +449,8 @@ function init() {
   $("new-user-form").addEventListener("submit", addUser);
   $("strategy").value = store.get("strategy", "drift");
   $("strategy").addEventListener("change", () => store.set("strategy", $("strategy").value));
-  $("beta").value = store.get("beta", "0.25");
-  const showBeta = () => { $("beta-value").textContent = "beta " + Number($("beta").value).toFixed(2); };
-  $("beta").addEventListener("input", () => { showBeta(); store.set("beta", $("beta").value); });
+  $("beta").value = store.get("beta", $("beta").defaultValue);
+  $("beta").addEventListener("input", () => { state.betaMoved = true; showBeta(); store.set("beta", $("beta").value); });
   showBeta();
   $("chat-form").addEventListener("submit", sendChat);
   $("chat-input").addEventListener("keydown", (event) => {
