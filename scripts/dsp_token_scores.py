@@ -1,0 +1,137 @@
+"""Per-token DSP log-probs up to 64 answer tokens, in committed chunks, so any cut-off can be re-read later.
+
+    PYTHONPATH=. .venv/bin/python scripts/dsp_token_scores.py ../shared/data/dsp/dsp_dev.json START:STOP [OUT_DIR]
+    PYTHONPATH=. .venv/bin/python scripts/dsp_token_scores.py --check ../shared/data/dsp/dsp_dev.json [OUT_DIR]
+    PYTHONPATH=. .venv/bin/python scripts/dsp_token_scores.py --study ../shared/data/dsp/dsp_dev.json [OUT_DIR]
+
+Issue 12's "cost of the research": the committed cache (docs/data/dsp_scores_32tok.json.gz) keeps each
+(system prompt, query, answer) log-prob summed at 32 tokens, so a shorter or longer cut-off needs a new
+scoring pass. This scores the default attribute set (the base prompt + the 48 attributes) on DSP
+queries START:STOP at 64 tokens and keeps every token's log-prob, one compressed file per chunk
+(OUT_DIR, default docs/data/dsp_token_scores/, `qSTART-STOP.npz`): `keys` (the cache key of each job,
+which names its system prompt, query and answer), `logprobs` (jobs x 64, float16, NaN past an answer's
+end) and the model's sha256. A causal model's log-prob of an answer's first T tokens does not depend on
+what follows, so summing the first T columns gives the cut-off-T reward exactly as a T-token pass would
+(checked on query 0: the 64-token pass summed at 32 equals a 32-token pass exactly; float16 storage
+moves a 32-token sum by at most 0.017 nats). About 32 s per query on a 2-core AMD EPYC (450 prompt
+tokens/s); chunks of 10 queries are a convenient unit of work. `--check` compares the stored chunks'
+32-token sums with the committed 32-token cache: scored on another machine's CPU kernels, query 0
+differs by 0.004 nats on average and 0.44 at most, which is the machines' arithmetic, not truncation.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+MAX_TOKENS = 64
+DEFAULT_OUT = Path("docs/data/dsp_token_scores")
+
+
+def score_chunk(data: str, start: int, stop: int, out_dir: Path) -> Path:
+    from edge_drift.attributes import load_attribute_set
+    from edge_drift.engine import Engine
+    from edge_drift.evaluation import load_dsp, query_jobs
+    from edge_drift.rewards import SCORING_SEQUENCES, tokenize_job
+
+    queries = load_dsp(data)[start:stop]
+    attributes = load_attribute_set()
+    engine = Engine("default")
+    keys, rows = [], []
+    began = time.perf_counter()
+    with engine.context(SCORING_SEQUENCES, 1024) as ctx:
+        for done, query in enumerate(queries, 1):
+            jobs = query_jobs(query, attributes)
+            items = [tokenize_job(engine, job, MAX_TOKENS) for job in jobs]
+            for job, scores in zip(jobs, ctx.score(items)):
+                row = np.full(MAX_TOKENS, np.nan, dtype=np.float32)
+                row[:len(scores)] = scores
+                keys.append(job.key)
+                rows.append(row)
+            print(f"queries {start + done}/{stop}: {time.perf_counter() - began:.0f}s", file=sys.stderr, flush=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"q{start}-{stop}.npz"
+    np.savez_compressed(path, keys=np.array(keys), logprobs=np.array(rows, dtype=np.float16),
+                        slm_sha256=np.array(engine.identity.sha256))
+    return path
+
+
+def summed(out_dir: Path, cutoff: int) -> dict[str, float]:
+    """Every stored job's log-prob summed over its first `cutoff` tokens: a LogProbCache's entries."""
+    entries: dict[str, float] = {}
+    for path in sorted(out_dir.glob("q*-*.npz")):
+        chunk = np.load(path)
+        sums = np.nansum(chunk["logprobs"][:, :cutoff].astype(np.float64), axis=1)
+        entries.update(zip(chunk["keys"].tolist(), sums.tolist()))
+    return entries
+
+
+def check(out_dir: Path, committed: str = "docs/data/dsp_scores_32tok.json.gz") -> None:
+    with gzip.open(committed, "rt") as f:
+        reference = json.load(f)["entries"]
+    ours = summed(out_dir, 32)
+    shared = [k for k in ours if k in reference]
+    difference = np.array([abs(ours[k] - reference[k]) for k in shared])
+    print(json.dumps({"jobs": len(ours), "in_committed_cache": len(shared),
+                      "max_abs_difference": float(difference.max()) if len(shared) else None,
+                      "mean_abs_difference": float(difference.mean()) if len(shared) else None}))
+
+
+CUTOFFS = (8, 16, 24, 32, 48, 64)
+TRAIN_SIZES = (10, 25, 50)
+SEEDS = 40
+
+
+def study(data: str, out_dir: Path) -> None:
+    """Held-out accuracy of `select` (k=7) and Drift's closed form at each cut-off, on the scored queries.
+
+    Every query of the stored chunks gives each user one pair; the test pairs are the last n - 50 of each
+    seeded permutation, the same for every cut-off, so the cut-offs compare pair for pair.
+    """
+    from edge_drift import solvers
+    from edge_drift.attributes import load_attribute_set
+    from edge_drift.evaluation import DSP_DOMAINS, dsp_pairs, load_dsp, pair_features
+    from edge_drift.rewards import LogProbCache
+
+    chunks = [np.load(path) for path in sorted(out_dir.glob("q*-*.npz"))]
+    n_queries = sum(len(c["keys"]) for c in chunks) // (4 * 49)
+    queries = load_dsp(data)[:n_queries]
+    attributes = load_attribute_set()
+    lengths = np.concatenate([np.isfinite(c["logprobs"]).sum(axis=1) for c in chunks])
+    fits = {"select": lambda D: solvers.select_top(D, 7), "drift": solvers.drift_closed_form}
+    print(f"{n_queries} queries; test pairs per split: {n_queries - max(TRAIN_SIZES)}; seeds: {SEEDS}")
+    print("| cut-off | answer tokens vs 32 | " + " | ".join(f"{f} n={n}" for f in fits for n in TRAIN_SIZES) + " |")
+    print("|---|---|" + "---|" * (len(fits) * len(TRAIN_SIZES)))
+    for cutoff in CUTOFFS:
+        cache = LogProbCache(str(chunks[0]["slm_sha256"]), cutoff, summed(out_dir, cutoff))
+        cells = []
+        for name, fit in fits.items():
+            for size in TRAIN_SIZES:
+                accuracy = []
+                for user in DSP_DOMAINS:
+                    features = pair_features(dsp_pairs(queries, user, seed=0), attributes, cache)
+                    D = features.chosen - features.rejected
+                    for seed in range(SEEDS):
+                        order = np.random.default_rng(seed).permutation(len(D))
+                        margin = D[order[max(TRAIN_SIZES):]] @ fit(D[order[:size]])
+                        accuracy.append(np.mean((margin > 0) + 0.5 * (margin == 0)))
+                cells.append(f"{np.mean(accuracy):.3f}")
+        cost = np.minimum(lengths, cutoff).sum() / np.minimum(lengths, 32).sum()
+        print(f"| {cutoff} | {cost:.2f} | " + " | ".join(cells) + " |", flush=True)
+
+
+def main(argv: list[str]) -> None:
+    if argv[0] in ("--check", "--study"):
+        out_dir = Path(argv[2]) if len(argv) > 2 else DEFAULT_OUT
+        check(out_dir) if argv[0] == "--check" else study(argv[1], out_dir)
+        return
+    start, stop = (int(x) for x in argv[1].split(":"))
+    print(score_chunk(argv[0], start, stop, Path(argv[2]) if len(argv) > 2 else DEFAULT_OUT))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
