@@ -98,9 +98,10 @@ def study(data: str, out_dir: Path) -> None:
     from edge_drift.rewards import LogProbCache
 
     chunks = [np.load(path) for path in sorted(out_dir.glob("q*-*.npz"))]
-    n_queries = sum(len(c["keys"]) for c in chunks) // (4 * 49)
-    queries = load_dsp(data)[:n_queries]
     attributes = load_attribute_set()
+    jobs_per_query = len(DSP_DOMAINS) * (len(attributes.attributes) + 1)  # every answer under base + each attribute
+    n_queries = sum(len(c["keys"]) for c in chunks) // jobs_per_query
+    queries = load_dsp(data)[:n_queries]
     lengths = np.concatenate([np.isfinite(c["logprobs"]).sum(axis=1) for c in chunks])
     fits = {"select": lambda D: solvers.select_top(D, 7), "drift": solvers.drift_closed_form}
     print(f"{n_queries} queries; test pairs per split: {n_queries - max(TRAIN_SIZES)}; seeds: {SEEDS}")
@@ -108,13 +109,15 @@ def study(data: str, out_dir: Path) -> None:
     print("|---|---|" + "---|" * (len(fits) * len(TRAIN_SIZES)))
     for cutoff in CUTOFFS:
         cache = LogProbCache(str(chunks[0]["slm_sha256"]), cutoff, summed(out_dir, cutoff))
+        differences = {}
+        for user in DSP_DOMAINS:
+            features = pair_features(dsp_pairs(queries, user, seed=0), attributes, cache)
+            differences[user] = features.chosen - features.rejected
         cells = []
         for name, fit in fits.items():
             for size in TRAIN_SIZES:
                 accuracy = []
-                for user in DSP_DOMAINS:
-                    features = pair_features(dsp_pairs(queries, user, seed=0), attributes, cache)
-                    D = features.chosen - features.rejected
+                for D in differences.values():
                     for seed in range(SEEDS):
                         order = np.random.default_rng(seed).permutation(len(D))
                         margin = D[order[max(TRAIN_SIZES):]] @ fit(D[order[:size]])
