@@ -81,20 +81,21 @@ def check(out_dir: Path, committed: str = "docs/data/dsp_scores_32tok.json.gz") 
                       "mean_abs_difference": float(difference.mean()) if len(shared) else None}))
 
 
-CUTOFFS = (8, 16, 24, 32, 48, 64)
-TRAIN_SIZES = (10, 25, 50)
+CUTOFFS = (8, 12, 16, 24, 32, 48, 64)
+TRAIN_SIZES = (10, 25, 50, 100)
+STUDY_METHODS = ("fit", "select", "drift")  # "fit" is `profile fit`'s default: screening, then select
 SEEDS = 40
 
 
 def study(data: str, out_dir: Path) -> None:
-    """Held-out accuracy of `select` (k=7) and Drift's closed form at each cut-off, on the scored queries.
+    """Held-out accuracy at each cut-off on the scored queries, by `eval prefs`'s own method_accuracy.
 
-    Every query of the stored chunks gives each user one pair; the test pairs are the last n - 50 of each
-    seeded permutation, the same for every cut-off, so the cut-offs compare pair for pair.
+    Every query of the stored chunks gives each user one pair; the test pairs are the last
+    n - (largest training size that leaves half the pairs for testing) of each seeded permutation, the
+    same for every cut-off and method, so the cut-offs compare pair for pair.
     """
-    from edge_drift import solvers
     from edge_drift.attributes import load_attribute_set
-    from edge_drift.evaluation import DSP_DOMAINS, dsp_pairs, load_dsp, pair_features
+    from edge_drift.evaluation import DSP_DOMAINS, dsp_pairs, load_dsp, method_accuracy, pair_features
     from edge_drift.rewards import LogProbCache
 
     chunks = [np.load(path) for path in sorted(out_dir.glob("q*-*.npz"))]
@@ -102,26 +103,23 @@ def study(data: str, out_dir: Path) -> None:
     jobs_per_query = len(DSP_DOMAINS) * (len(attributes.attributes) + 1)  # every answer under base + each attribute
     n_queries = sum(len(c["keys"]) for c in chunks) // jobs_per_query
     queries = load_dsp(data)[:n_queries]
+    sizes = [n for n in TRAIN_SIZES if 2 * n <= n_queries]
+    n_test = n_queries - max(sizes)
     lengths = np.concatenate([np.isfinite(c["logprobs"]).sum(axis=1) for c in chunks])
-    fits = {"select": lambda D: solvers.select_top(D, 7), "drift": solvers.drift_closed_form}
-    print(f"{n_queries} queries; test pairs per split: {n_queries - max(TRAIN_SIZES)}; seeds: {SEEDS}")
-    print("| cut-off | answer tokens vs 32 | " + " | ".join(f"{f} n={n}" for f in fits for n in TRAIN_SIZES) + " |")
-    print("|---|---|" + "---|" * (len(fits) * len(TRAIN_SIZES)))
+    print(f"{n_queries} queries; test pairs per split: {n_test}; seeds: {SEEDS}; mean of the {len(DSP_DOMAINS)} users")
+    print("| cut-off | answer tokens vs 32 | " + " | ".join(f"{m} n={n}" for m in STUDY_METHODS for n in sizes) + " |")
+    print("|---|---|" + "---|" * (len(STUDY_METHODS) * len(sizes)))
     for cutoff in CUTOFFS:
         cache = LogProbCache(str(chunks[0]["slm_sha256"]), cutoff, summed(out_dir, cutoff))
-        differences = {}
-        for user in DSP_DOMAINS:
-            features = pair_features(dsp_pairs(queries, user, seed=0), attributes, cache)
-            differences[user] = features.chosen - features.rejected
+        features = [pair_features(dsp_pairs(queries, user, seed=0), attributes, cache) for user in DSP_DOMAINS]
         cells = []
-        for name, fit in fits.items():
-            for size in TRAIN_SIZES:
+        for method in STUDY_METHODS:
+            for size in sizes:
                 accuracy = []
-                for D in differences.values():
+                for user_features in features:
                     for seed in range(SEEDS):
-                        order = np.random.default_rng(seed).permutation(len(D))
-                        margin = D[order[max(TRAIN_SIZES):]] @ fit(D[order[:size]])
-                        accuracy.append(np.mean((margin > 0) + 0.5 * (margin == 0)))
+                        order = np.random.default_rng(seed).permutation(n_queries)
+                        accuracy.append(method_accuracy(method, user_features, order[:size], order[n_queries - n_test:]))
                 cells.append(f"{np.mean(accuracy):.3f}")
         cost = np.minimum(lengths, cutoff).sum() / np.minimum(lengths, 32).sum()
         print(f"| {cutoff} | {cost:.2f} | " + " | ".join(cells) + " |", flush=True)
