@@ -223,9 +223,10 @@ def naive_tokens(engine: Engine, pairs, attributes, max_response_tokens: int) ->
     return total
 
 
-def bench_fit(engine: Engine, pairs, vote_pair, full_fit: bool = False, cli_vote: Callable[[str], float] | None = None
-              ) -> dict:
-    """A cold fit of `pairs` (defaults: all attributes, screening, `select`), then one vote, in one run.
+def bench_fit(engine: Engine, pairs, vote_pair, full_fit: bool = False, cli_vote: Callable[[str], float] | None = None,
+              max_response_tokens: int | None = None) -> dict:
+    """A cold fit of `pairs` (defaults: all attributes, screening, `select`, the default answer cut-off),
+    then one vote, in one run.
 
     `cli_vote(profiles_dir)` may time the same vote as a fresh `edge-drift profile add` process.
 
@@ -239,12 +240,13 @@ def bench_fit(engine: Engine, pairs, vote_pair, full_fit: bool = False, cli_vote
     from .screening import NO_SCREENING
 
     attributes = load_attribute_set()
+    cutoff = max_response_tokens or DEFAULT_MAX_RESPONSE_TOKENS
     prompt_eval, all_logits = raw_prompt_eval_rate(engine), all_logits_eval_rate(engine)
     with tempfile.TemporaryDirectory() as folder:
         store = ProfileStore(folder)
         engine.saved_stems.clear()  # cold: nothing saved from an earlier run
         start = time.perf_counter()
-        report = fit_profile(engine, store, "bench", pairs, attributes=attributes)
+        report = fit_profile(engine, store, "bench", pairs, attributes=attributes, max_response_tokens=cutoff)
         fit_s = time.perf_counter() - start
         from .assistant import Assistant
 
@@ -258,11 +260,11 @@ def bench_fit(engine: Engine, pairs, vote_pair, full_fit: bool = False, cli_vote
             engine.saved_stems.clear()
             start = time.perf_counter()
             before = fit_profile(engine, ProfileStore(f"{folder}/full"), "bench", pairs, attributes=attributes,
-                                 screening=NO_SCREENING)
+                                 screening=NO_SCREENING, max_response_tokens=cutoff)
             full = {"seconds": time.perf_counter() - start, "tokens_evaluated": before.stats.tokens_evaluated}
     prompt_eval = max(prompt_eval, raw_prompt_eval_rate(engine))
     all_logits = max(all_logits, all_logits_eval_rate(engine))
-    naive = naive_tokens(engine, pairs, attributes, DEFAULT_MAX_RESPONSE_TOKENS)
+    naive = naive_tokens(engine, pairs, attributes, cutoff)
     stats = report.stats
     screening = report.profile.screening or {}
     return {
@@ -270,6 +272,7 @@ def bench_fit(engine: Engine, pairs, vote_pair, full_fit: bool = False, cli_vote
         "n_threads": engine.n_threads,
         "n_pairs": len(pairs),
         "n_attributes": len(attributes.attributes),
+        "max_response_tokens": cutoff,
         "solver": report.profile.solver,
         "screening": {k: v for k, v in screening.items() if k != "screened_out"},
         "attributes_screened_out": len(screening.get("screened_out", {})),

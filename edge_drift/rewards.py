@@ -14,12 +14,11 @@ from .errors import PairsError
 from .pairs import Pair
 from .screening import ScreeningPlan, ScreeningResult, screen
 
-# Scoring cost grows linearly with answer length (about 84 scored sequences per pair with 41
-# attributes). Measured on DSP (docs/RESULTS.md, "Answer truncation"): 32 tokens were at least as
-# accurate as 64 (mean held-out accuracy 0.708 vs 0.698) for fewer tokens (a 50-pair fit: 0.73x
-# the tokens, 0.92x the time); 128 were worse
-# (0.677) at 1.7x: an answer's style shows in its opening, and its later content adds noise.
-DEFAULT_MAX_RESPONSE_TOKENS = 32
+# Scoring cost grows linearly with answer length. Re-read on per-token DSP log-probs (docs/RESULTS.md,
+# "Answer cut-off on per-token scores"): the default fit's held-out accuracy at 8 tokens was within
+# 0.004 of 32 at 10/25/50 pairs (160 queries, 40 seeds) for 0.27x the answer tokens; 12 and 16 were
+# worse. An answer's register shows in its first words; later content adds noise (128 was worse than 64).
+DEFAULT_MAX_RESPONSE_TOKENS = 8
 SCORING_SEQUENCES = 32  # best measured throughput on 2 cores (16: -7%, 84: -17%)
 CACHE_VERSION = 1
 

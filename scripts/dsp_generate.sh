@@ -13,5 +13,5 @@ fi
 for user in academy business entertainment literature; do
   .venv/bin/edge-drift eval generate --data ../shared/data/dsp/dsp_dev.json --user "$user" --n-train 50 \
       --n-prompts "${N_PROMPTS:-40}" --strategies "${STRATEGIES:-drift,panda,prompt}" \
-      --cache out/dsp_eval/cache.json --embedding-judge ${BETA:+--beta "$BETA"} --json > "$OUT/$user.json"
+      --cache out/dsp_eval/cache.json --max-response-tokens 32 --embedding-judge ${BETA:+--beta "$BETA"} --json > "$OUT/$user.json"
 done

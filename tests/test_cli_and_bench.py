@@ -69,6 +69,7 @@ def test_bench_fit_counts_what_it_evaluates(engine):
 
     from edge_drift.bench import bench_fit
     from edge_drift.pairs import read_pairs
+    from edge_drift.rewards import DEFAULT_MAX_RESPONSE_TOKENS
 
     pairs = read_pairs(Path(__file__).parents[1] / "profiles/examples/warm_wendy.pairs.jsonl").pairs
     result = bench_fit(engine, pairs[:2], pairs[2])
@@ -79,3 +80,7 @@ def test_bench_fit_counts_what_it_evaluates(engine):
     assert result["vote_tokens_evaluated"] > 0 and result["vote_cli_seconds"] is None
     for key in ("prompt_eval_tokens_per_s", "all_logits_eval_tokens_per_s", "fit_evaluated_tokens_per_s"):
         assert result[key] > 0
+    assert result["max_response_tokens"] == DEFAULT_MAX_RESPONSE_TOKENS
+    shorter = bench_fit(engine, pairs[:2], pairs[2], max_response_tokens=2)  # the same fit at another cut-off
+    assert shorter["max_response_tokens"] == 2
+    assert shorter["fit_tokens_scored"] < result["fit_tokens_scored"] and shorter["naive_tokens"] < result["naive_tokens"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from ..errors import EdgeDriftError
-from .common import MODEL_HELP, FriendlyGroup, echo_json, open_engine
+from .common import MODEL_HELP, FriendlyGroup, echo_json, max_response_tokens_option, open_engine
 
 
 @click.group(cls=FriendlyGroup)
@@ -69,8 +69,10 @@ def bench_decode_command(model: str, n_tokens: int, all_strategies: bool, as_jso
 @click.option("--pairs", "n_pairs", default=50, show_default=True, type=click.IntRange(1), help="Pairs to fit.")
 @click.option("--full/--no-full", default=False, show_default=True,
               help="Also time the full fit without screening (the 'before'; ~15 min on 2 cores).")
+@max_response_tokens_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def bench_fit_command(model: str, data: str, user: str, n_pairs: int, full: bool, as_json: bool) -> None:
+def bench_fit_command(model: str, data: str, user: str, n_pairs: int, full: bool, max_response_tokens: int,
+                      as_json: bool) -> None:
     """A cold 50-pair profile fit and one vote, against raw prompt evaluation, in one run."""
     import json
     import subprocess
@@ -100,7 +102,8 @@ def bench_fit_command(model: str, data: str, user: str, n_pairs: int, full: bool
         return time.perf_counter() - start
 
     with open_engine(model) as engine:
-        result = bench_fit(engine, pairs[:n_pairs], pairs[n_pairs], full_fit=full, cli_vote=cli_vote)
+        result = bench_fit(engine, pairs[:n_pairs], pairs[n_pairs], full_fit=full, cli_vote=cli_vote,
+                           max_response_tokens=max_response_tokens)
     if as_json:
         echo_json(result)
         return
