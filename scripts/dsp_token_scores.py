@@ -3,6 +3,7 @@
     PYTHONPATH=. .venv/bin/python scripts/dsp_token_scores.py ../shared/data/dsp/dsp_dev.json START:STOP [OUT_DIR]
     PYTHONPATH=. .venv/bin/python scripts/dsp_token_scores.py --check ../shared/data/dsp/dsp_dev.json [OUT_DIR]
     PYTHONPATH=. .venv/bin/python scripts/dsp_token_scores.py --study ../shared/data/dsp/dsp_dev.json [OUT_DIR]
+    PYTHONPATH=. .venv/bin/python scripts/dsp_token_scores.py --cache T CACHE.json [OUT_DIR]
 
 Issue 12's "cost of the research": the committed cache (docs/data/dsp_scores_32tok.json.gz) keeps each
 (system prompt, query, answer) log-prob summed at 32 tokens, so a shorter or longer cut-off needs a new
@@ -17,6 +18,9 @@ moves a 32-token sum by at most 0.017 nats). About 32 s per query on a 2-core AM
 tokens/s); chunks of 10 queries are a convenient unit of work. `--check` compares the stored chunks'
 32-token sums with the committed 32-token cache: scored on another machine's CPU kernels, query 0
 differs by 0.004 nats on average and 0.44 at most, which is the machines' arithmetic, not truncation.
+`--cache T` writes the stored jobs summed at T tokens as a rewards cache that `eval prefs --out DIR`
+(DIR/cache.json) and `eval generate --cache` reuse at `--max-response-tokens T` (the default attribute
+set only, on the scored queries; 1.5 MB for 160 queries).
 """
 from __future__ import annotations
 
@@ -125,7 +129,19 @@ def study(data: str, out_dir: Path) -> None:
         print(f"| {cutoff} | {cost:.2f} | " + " | ".join(cells) + " |", flush=True)
 
 
+def write_cache(cutoff: int, path: Path, out_dir: Path) -> None:
+    from edge_drift.rewards import LogProbCache
+
+    sha256 = str(np.load(sorted(out_dir.glob("q*-*.npz"))[0])["slm_sha256"])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(LogProbCache(sha256, cutoff, summed(out_dir, cutoff)).to_dict()))
+    print(path)
+
+
 def main(argv: list[str]) -> None:
+    if argv[0] == "--cache":
+        write_cache(int(argv[1]), Path(argv[2]), Path(argv[3]) if len(argv) > 3 else DEFAULT_OUT)
+        return
     if argv[0] in ("--check", "--study"):
         out_dir = Path(argv[2]) if len(argv) > 2 else DEFAULT_OUT
         check(out_dir) if argv[0] == "--check" else study(argv[1], out_dir)
