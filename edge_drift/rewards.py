@@ -16,8 +16,8 @@ from .screening import ScreeningPlan, ScreeningResult, screen
 
 # Scoring cost grows linearly with answer length. Re-read on per-token DSP log-probs (docs/RESULTS.md,
 # "Answer cut-off on per-token scores"): the default fit's held-out accuracy at 8 tokens was within
-# 0.004 of 32 at 10/25/50 pairs (160 queries, 40 seeds) for 0.27x the answer tokens; 12 and 16 were
-# worse. An answer's register shows in its first words; later content adds noise (128 was worse than 64).
+# 0.006 of 32 at 10/25/50/100 pairs (200 queries, 40 seeds) for 0.27x the answer tokens; 12 and 16
+# were worse. An answer's register shows in its first words; later content adds noise (128 was worse than 64).
 DEFAULT_MAX_RESPONSE_TOKENS = 8
 SCORING_SEQUENCES = 32  # best measured throughput on 2 cores (16: -7%, 84: -17%)
 CACHE_VERSION = 1
