@@ -20,7 +20,7 @@ tokens/s); chunks of 10 queries are a convenient unit of work. `--check` compare
 differs by 0.004 nats on average and 0.44 at most, which is the machines' arithmetic, not truncation.
 `--cache T` writes the stored jobs summed at T tokens as a rewards cache that `eval prefs --out DIR`
 (DIR/cache.json) and `eval generate --cache` reuse at `--max-response-tokens T` (the default attribute
-set only, on the scored queries; 1.5 MB for 160 queries).
+set only, on the scored queries; 1.8 MB for all 200).
 """
 from __future__ import annotations
 
@@ -74,6 +74,14 @@ def summed(out_dir: Path, cutoff: int) -> dict[str, float]:
     return entries
 
 
+def cache_at(out_dir: Path, cutoff: int):
+    """The stored jobs summed at `cutoff` tokens, as the rewards cache a `cutoff`-token pass would fill."""
+    from edge_drift.rewards import LogProbCache
+
+    sha256 = str(np.load(sorted(out_dir.glob("q*-*.npz"))[0])["slm_sha256"])
+    return LogProbCache(sha256, cutoff, summed(out_dir, cutoff))
+
+
 def check(out_dir: Path, committed: str = "docs/data/dsp_scores_32tok.json.gz") -> None:
     with gzip.open(committed, "rt") as f:
         reference = json.load(f)["entries"]
@@ -100,7 +108,6 @@ def study(data: str, out_dir: Path) -> None:
     """
     from edge_drift.attributes import load_attribute_set
     from edge_drift.evaluation import DSP_DOMAINS, dsp_pairs, load_dsp, method_accuracy, pair_features
-    from edge_drift.rewards import LogProbCache
 
     chunks = [np.load(path) for path in sorted(out_dir.glob("q*-*.npz"))]
     attributes = load_attribute_set()
@@ -114,7 +121,7 @@ def study(data: str, out_dir: Path) -> None:
     print("| cut-off | answer tokens vs 32 | " + " | ".join(f"{m} n={n}" for m in STUDY_METHODS for n in sizes) + " |")
     print("|---|---|" + "---|" * (len(STUDY_METHODS) * len(sizes)))
     for cutoff in CUTOFFS:
-        cache = LogProbCache(str(chunks[0]["slm_sha256"]), cutoff, summed(out_dir, cutoff))
+        cache = cache_at(out_dir, cutoff)
         features = [pair_features(dsp_pairs(queries, user, seed=0), attributes, cache) for user in DSP_DOMAINS]
         cells = []
         for method in STUDY_METHODS:
@@ -130,11 +137,8 @@ def study(data: str, out_dir: Path) -> None:
 
 
 def write_cache(cutoff: int, path: Path, out_dir: Path) -> None:
-    from edge_drift.rewards import LogProbCache
-
-    sha256 = str(np.load(sorted(out_dir.glob("q*-*.npz"))[0])["slm_sha256"])
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(LogProbCache(sha256, cutoff, summed(out_dir, cutoff)).to_dict()))
+    path.write_text(json.dumps(cache_at(out_dir, cutoff).to_dict()))
     print(path)
 
 
