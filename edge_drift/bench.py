@@ -267,6 +267,10 @@ def bench_fit(engine: Engine, pairs, vote_pair, full_fit: bool = False, cli_vote
     naive = naive_tokens(engine, pairs, attributes, cutoff)
     stats = report.stats
     screening = report.profile.screening or {}
+    # The fastest a fit can evaluate its tokens: prompt-eval speed for the prompt tokens and all-logits
+    # speed for the share that needs a full-vocabulary row (answer tokens); the ratio to it is overhead.
+    row_share = stats.logit_rows / stats.tokens_evaluated
+    same_rows = 1 / ((1 - row_share) / prompt_eval + row_share / all_logits)
     return {
         "model": engine.path.name,
         "n_threads": engine.n_threads,
@@ -288,6 +292,9 @@ def bench_fit(engine: Engine, pairs, vote_pair, full_fit: bool = False, cli_vote
         "fit_evaluated_vs_prompt_eval": stats.tokens_evaluated / fit_s / prompt_eval,
         "all_logits_eval_tokens_per_s": all_logits,
         "fit_evaluated_vs_all_logits_eval": stats.tokens_evaluated / fit_s / all_logits,
+        "fit_logit_rows_share": row_share,
+        "same_rows_eval_tokens_per_s": same_rows,
+        "fit_evaluated_vs_same_rows_eval": stats.tokens_evaluated / fit_s / same_rows,
         "fit_naive_tokens_per_s": naive / fit_s,
         "fit_naive_vs_prompt_eval": naive / fit_s / prompt_eval,
         "vote_seconds": vote_s,

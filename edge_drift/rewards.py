@@ -75,9 +75,16 @@ def pair_jobs(pair: Pair, systems: Sequence[str]) -> list[Job]:
             for s in systems for response in (pair.chosen, pair.rejected)]
 
 
-def tokenize_job(engine, job: Job, max_response_tokens: int) -> tuple[list[int], list[int]]:
+def tokenize_job(engine, job: Job, max_response_tokens: int,
+                 prefixes: dict | None = None) -> tuple[list[int], list[int]]:
+    """(prefix, answer) tokens of a job; `prefixes` memoises the prefix, which both answers of a pair share."""
     messages = attribute_messages(job.system, job.prompt, list(job.history))
-    prefix = engine.chat_tokens(messages)
+    context = (job.system, job.history, job.prompt)
+    prefix = prefixes.get(context) if prefixes is not None else None
+    if prefix is None:
+        prefix = engine.chat_tokens(messages)
+        if prefixes is not None:
+            prefixes[context] = prefix
     return prefix, engine.reply_tokens(messages, job.response)[:max_response_tokens]
 
 
@@ -86,6 +93,7 @@ class ScoringStats:
     jobs_scored: int = 0
     tokens_scored: int = 0  # what a naive scorer evaluates: prefix + answer for every job
     tokens_evaluated: int = 0  # what llama_decode really evaluated (shared prefixes once)
+    logit_rows: int = 0  # evaluated tokens that needed a full-vocabulary row (every answer token but the last)
     seconds: float = 0.0
 
 
@@ -119,7 +127,8 @@ class ResponseScorer:
         if not todo:
             return
         start = time.perf_counter()
-        items = [tokenize_job(self.engine, job, self.cache.max_response_tokens) for job in todo]
+        prefixes: dict = {}
+        items = [tokenize_job(self.engine, job, self.cache.max_response_tokens, prefixes) for job in todo]
         needed = max(len(p) + len(c) for p, c in items)
         n_ctx = self.engine.llm.n_ctx()
         if needed > n_ctx:  # never size a context by the longest pair alone
@@ -129,13 +138,14 @@ class ResponseScorer:
         if self._ctx is None or self._ctx.n_ctx_per_seq < needed:
             self.close()
             self._ctx = self.engine.context(SCORING_SEQUENCES, -(-needed // 256) * 256)
-        decoded_before = self._ctx.n_tokens_decoded
+        decoded_before, rows_before = self._ctx.n_tokens_decoded, self._ctx.n_logit_rows
         stems = [self.stem_length(job.system, prefix) for job, (prefix, _) in zip(todo, items)]
         for job, scores in zip(todo, self._ctx.score(items, stems=stems)):
             self.cache.entries[job.key] = float(scores.sum())
         self.stats.jobs_scored += len(todo)
         self.stats.tokens_scored += sum(len(p) + len(c) for p, c in items)
         self.stats.tokens_evaluated += self._ctx.n_tokens_decoded - decoded_before
+        self.stats.logit_rows += self._ctx.n_logit_rows - rows_before
         self.stats.seconds += time.perf_counter() - start
 
 

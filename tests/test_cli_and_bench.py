@@ -84,3 +84,5 @@ def test_bench_fit_counts_what_it_evaluates(engine):
     shorter = bench_fit(engine, pairs[:2], pairs[2], max_response_tokens=2)  # the same fit at another cut-off
     assert shorter["max_response_tokens"] == 2
     assert shorter["fit_tokens_scored"] < result["fit_tokens_scored"] and shorter["naive_tokens"] < result["naive_tokens"]
+    # answer tokens need full-vocabulary rows, prompt tokens do not: a shorter cut-off has a smaller share
+    assert 0 < shorter["fit_logit_rows_share"] < result["fit_logit_rows_share"] < 1

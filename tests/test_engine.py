@@ -106,7 +106,13 @@ def test_prefix_sharing_gives_same_scores_as_no_sharing(engine, scoring_items):
         shared = ctx.score(scoring_items, share_prefix=True)
         calls_shared = ctx.n_decode_calls
         ctx.n_decode_calls = 0
+        rows_shared = ctx.n_logit_rows
         unshared = ctx.score(scoring_items, share_prefix=False)
+    # one full-vocabulary row per answer token: the prefix's last row gives the first answer token's
+    # log-prob, and the answer's own rows (but its last) the rest; shared prefixes share that last row
+    n_prefixes = len({tuple(prefix) for prefix, _ in scoring_items})
+    assert rows_shared == sum(len(c) - 1 for _, c in scoring_items) + n_prefixes
+    assert ctx.n_logit_rows - rows_shared == sum(len(c) for _, c in scoring_items)
     for a, b in zip(shared, unshared):
         np.testing.assert_allclose(a, b, atol=LOGPROB_TOL)
     assert calls_shared >= 2

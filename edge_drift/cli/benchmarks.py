@@ -113,8 +113,9 @@ def bench_fit_command(model: str, data: str, user: str, n_pairs: int, full: bool
     click.echo(f"fit rate: {result['fit_evaluated_tokens_per_s']:.0f} evaluated tokens/s = "
                f"{result['fit_evaluated_vs_prompt_eval']:.2f}x raw prompt eval "
                f"({result['prompt_eval_tokens_per_s']:.0f} tokens/s), {result['fit_evaluated_vs_all_logits_eval']:.2f}x "
-               f"evaluation with every token's logits ({result['all_logits_eval_tokens_per_s']:.0f} tokens/s); naive-equivalent "
-               f"{result['fit_naive_vs_prompt_eval']:.2f}x")
+               f"evaluation with every token's logits ({result['all_logits_eval_tokens_per_s']:.0f} tokens/s), "
+               f"{result['fit_evaluated_vs_same_rows_eval']:.2f}x evaluation with the fit's share of logit rows "
+               f"({result['fit_logit_rows_share']:.0%}); naive-equivalent {result['fit_naive_vs_prompt_eval']:.2f}x")
     click.echo(f"one vote: {result['vote_seconds']:.1f}s warm (server path), {result['vote_cli_seconds']:.1f}s as "
                f"`profile add` (new process)")
     if result["full_fit"]:
