@@ -90,6 +90,15 @@ def gpu_layers(requested: int | None = None) -> int:
     return -1 if llama_cpp.llama_supports_gpu_offload() else 0
 
 
+def scoring_key(sha256: str, n_gpu_layers: int, gpu_build: bool) -> str:
+    """What scored log-probs are cached under: the model's sha256, plus the offload when a GPU computes them.
+
+    A GPU backend's kernels (CUDA turns flash attention on) move this model's per-token log-probs by ~0.2
+    nats against the CPU's (docs/RESULTS.md), so scores from the two must never meet in one cache.
+    """
+    return sha256 if n_gpu_layers == 0 or not gpu_build else f"{sha256}+gpu{n_gpu_layers}"
+
+
 ALLOW_AMX_ENV = "EDGE_DRIFT_ALLOW_AMX"
 
 
@@ -192,6 +201,12 @@ class Engine:
     # -- contexts and identity ----------------------------------------------------------------------
     def context(self, n_seq: int, n_ctx_per_seq: int = 1024, n_batch: int = DEFAULT_N_BATCH) -> MultiSequenceContext:
         return MultiSequenceContext(self, n_seq, n_ctx_per_seq, n_batch)
+
+    @cached_property
+    def scoring_key(self) -> str:
+        import llama_cpp
+
+        return scoring_key(self.identity.sha256, self.n_gpu_layers, bool(llama_cpp.llama_supports_gpu_offload()))
 
     @cached_property
     def identity(self) -> ModelIdentity:

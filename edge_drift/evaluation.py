@@ -204,7 +204,7 @@ def evaluate_prefs(engine, data: Path, fmt: str, attributes: AttributeSet, n_tra
     """Score what the cache lacks (checkpointing it), then every method's learning curve per user."""
     from .files import atomic_write
 
-    cache = load_cache(cache_path, engine.identity.sha256, max_response_tokens)
+    cache = load_cache(cache_path, engine.scoring_key, max_response_tokens)
 
     def checkpoint() -> None:
         if cache_path:
@@ -267,7 +267,7 @@ def evaluate_generation_on(engine, data: Path, fmt: str, user: str | None, strat
         raise EdgeDriftError(f"{name} has {len(pairs)} pairs; --n-train {n_train} + --n-prompts {n_prompts} "
                              "do not fit, lower them")
     train, prompts = pairs[:n_train], [p.prompt for p in pairs[n_train:n_train + n_prompts]]
-    cache = load_cache(cache_path, engine.identity.sha256, max_response_tokens)
+    cache = load_cache(cache_path, engine.scoring_key, max_response_tokens)
     result, _ = screened_differences(engine, train, attributes, cache, ScreeningPlan())  # as `profile fit` does
     if cache_path:
         atomic_write(cache_path, json.dumps(cache.to_dict()))

@@ -102,7 +102,7 @@ def fit_profile(engine, store: ProfileStore, user: str, new_pairs: Sequence[Pair
         added = [p for p in new_pairs if p.key not in known]
         check_new_pairs(added)  # what is saved must load again: refuse here what read_pairs would refuse
         pairs = old_pairs + added
-        cache = store.load_cache(user, engine.identity.sha256, max_response_tokens)
+        cache = store.load_cache(user, engine.scoring_key, max_response_tokens)
 
         if screening is None:  # a profile keeps the plan it was fitted with, so `add` makes the same choices
             recorded = previous.screening if previous and incremental else None

@@ -40,7 +40,7 @@ class Job:
 
 @dataclass
 class LogProbCache:
-    """Summed response log-probs for one sLM (by sha256) and one truncation length."""
+    """Summed response log-probs for one sLM and backend (`Engine.scoring_key`) and one truncation length."""
 
     slm_sha256: str
     max_response_tokens: int

@@ -194,3 +194,16 @@ def test_a_build_with_amx_kernels_is_refused_before_it_can_crash(monkeypatch):
     assert amx_build_problem(amx.replace("AMX_INT8 = 1 | ", "")) is None
     monkeypatch.setenv(ALLOW_AMX_ENV, "1")
     assert amx_build_problem(amx) is None
+
+
+def test_scores_from_a_gpu_never_share_a_cache_with_cpu_scores(engine):
+    from edge_drift.engine import scoring_key
+
+    sha = engine.identity.sha256
+    assert scoring_key(sha, 0, gpu_build=True) == sha == scoring_key(sha, -1, gpu_build=False)
+    assert scoring_key(sha, -1, gpu_build=True) == f"{sha}+gpu-1" != scoring_key(sha, 20, gpu_build=True)
+    # CI's build is CPU-only: its key stays the plain sha256, so the committed DSP scores keep matching
+    import llama_cpp
+
+    if not llama_cpp.llama_supports_gpu_offload():
+        assert engine.scoring_key == sha

@@ -38,7 +38,7 @@ def profile_rewards(engine, profile, attributes, request: Request, answers: list
     systems = [system_prompt(profile.base_prompt, request.system)]
     systems += [system_prompt(a.prompt, request.system) for a in attributes]
     jobs = [[Job(s, history, prompt, y) for s in systems] for y in answers]
-    cache = LogProbCache(engine.identity.sha256, max_response_tokens=engine.llm.n_ctx())
+    cache = LogProbCache(engine.scoring_key, max_response_tokens=engine.llm.n_ctx())
     score_job_groups(engine, [[job for group in jobs for job in group]], cache)
     weights = np.array([a.weight for a in attributes])
     values = np.array([[cache.entries[job.key] for job in group] for group in jobs])

@@ -1,0 +1,53 @@
+"""A markdown table of `eval generate` reports: per user and pooled win rates over plain, both judges.
+
+    PYTHONPATH=. .venv/bin/python scripts/generation_table.py OUT_DIR [OUT_DIR ...]
+
+Each OUT_DIR holds USER.json reports (scripts/dsp_generate.sh's OUT); several folders of the same users
+(e.g. one run of drift,prompt and one of panda,args) become one table. Cells: TF-IDF / MiniLM win rate
+with its 95% Wilson interval (ties count half); the pooled row counts every prompt of every user.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from edge_drift.judging import wilson_interval
+
+
+def cell(wins: float, n: int) -> str:
+    low, high = wilson_interval(wins, n)
+    return f"{wins / n:.2f} [{low:.2f}, {high:.2f}]"
+
+
+def main(folders: list[str]) -> None:
+    reports: dict[str, list[dict]] = {}
+    for folder in folders:
+        for path in sorted(Path(folder).glob("*.json")):
+            if path.stat().st_size:
+                reports.setdefault(path.stem, []).append(json.loads(path.read_text()))
+    strategies = [r["strategy"] for runs in list(reports.values())[:1] for run in runs for r in run["results"]]
+    print("| user | judges' held-out acc. (TF-IDF / MiniLM) | " + " | ".join(strategies) + " | profile's attributes |")
+    print("|---" * (3 + len(strategies)) + "|")
+    pooled = {s: [0.0, 0.0, 0] for s in strategies}  # TF-IDF wins, MiniLM wins, prompts
+    for user, runs in reports.items():
+        cells = {}
+        for run in runs:
+            minilm = {r["strategy"]: r for r in run["embedding_judge"]["results"]}
+            for row in run["results"]:
+                n = row["n_prompts"]
+                wins = (row["win_rate"] * n, minilm[row["strategy"]]["win_rate"] * n)
+                cells[row["strategy"]] = f"{cell(wins[0], n)} / {cell(wins[1], n)}"
+                total = pooled[row["strategy"]]
+                total[0], total[1], total[2] = total[0] + wins[0], total[1] + wins[1], total[2] + n
+        first = runs[0]
+        accuracy = f"{first['judge']['held_out_accuracy']:.2f} / {first['embedding_judge']['judge']['held_out_accuracy']:.2f}"
+        print(f"| {user} | {accuracy} | " + " | ".join(cells.get(s, "") for s in strategies)
+              + f" | {', '.join(first['profile_top'])} |")
+    n_prompts = max(t[2] for t in pooled.values())
+    print(f"| **all {n_prompts} prompts** | | " + " | ".join(
+        f"**{cell(t[0], t[2])} / {cell(t[1], t[2])}**" for t in pooled.values()) + " | |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
