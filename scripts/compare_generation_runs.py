@@ -1,5 +1,6 @@
 """Win rates of two `eval generate` runs on the same prompts side by side, and the one run's answers judged
-against the other's (paired: same prompts, same seed, so the plain answers are identical).
+against the other's (paired: same prompts and seed; on one machine the plain answers are identical, across
+machines each run is judged against its own).
 
     PYTHONPATH=. .venv/bin/python scripts/compare_generation_runs.py BASELINE.json.gz OTHER_DIR_OR_FILE [STRATEGY]
 
@@ -45,14 +46,17 @@ def main(baseline_path: str, other_path: str, strategy: str = "drift") -> None:
     pooled: dict[str, list[float]] = {}  # judge -> wins of baseline, other (vs plain), other vs baseline, n
     for user in [u for u in baseline if u in other]:
         a, b = baseline[user], other[user]
-        assert a["prompts"] == b["prompts"] and a["answers"]["plain"] == b["answers"]["plain"], user
-        prompts, plain = a["prompts"], a["answers"]["plain"]
+        assert a["prompts"] == b["prompts"], f"{user}: the two runs answered different prompts"
+        prompts, plain, other_plain = a["prompts"], a["answers"]["plain"], b["answers"]["plain"]
+        if plain != other_plain:  # sampling is reproducible per machine, not across CPUs
+            print(f"{user}: the plain answers differ (runs from different machines); each run is judged "
+                  f"against its own plain answers", flush=True)
         others = judge_training_pairs(dsp_pairs(queries, user, seed=0), prompts)
         minilm = EmbeddingJudge(others, encoder=encoder)
         encoder = minilm.encoder
         for judge in (TfidfJudge(others), minilm):
             first, second = a["answers"][strategy], b["answers"][strategy]
-            row = [wins(judge.margins(prompts, first, plain)), wins(judge.margins(prompts, second, plain)),
+            row = [wins(judge.margins(prompts, first, plain)), wins(judge.margins(prompts, second, other_plain)),
                    wins(judge.margins(prompts, second, first)), len(prompts)]
             pooled[judge.kind] = [x + y for x, y in zip(pooled.get(judge.kind, [0, 0, 0, 0]), row)]
             report(f"{user} {judge.kind}", row)

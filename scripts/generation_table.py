@@ -1,13 +1,15 @@
 """A markdown table of `eval generate` reports: per user and pooled win rates over plain, both judges.
 
-    PYTHONPATH=. .venv/bin/python scripts/generation_table.py OUT_DIR [OUT_DIR ...]
+    PYTHONPATH=. .venv/bin/python scripts/generation_table.py OUT_DIR_OR_MAP [...]
 
-Each OUT_DIR holds USER.json reports (scripts/dsp_generate.sh's OUT); several folders of the same users
-(e.g. one run of drift,prompt and one of panda,args) become one table. Cells: TF-IDF / MiniLM win rate
+Each OUT_DIR holds USER.json reports (scripts/dsp_generate.sh's OUT), each MAP (.json.gz, as committed
+under docs/data/) maps users to reports; several runs of the same users (e.g. one of drift,prompt and
+one of panda,args) become one table. Cells: TF-IDF / MiniLM win rate
 with its 95% Wilson interval (ties count half); the pooled row counts every prompt of every user.
 """
 from __future__ import annotations
 
+import gzip
 import json
 import sys
 from pathlib import Path
@@ -22,10 +24,14 @@ def cell(wins: float, n: int) -> str:
 
 def main(folders: list[str]) -> None:
     reports: dict[str, list[dict]] = {}
-    for folder in folders:
-        for path in sorted(Path(folder).glob("*.json")):
-            if path.stat().st_size:
-                reports.setdefault(path.stem, []).append(json.loads(path.read_text()))
+    for source in map(Path, folders):
+        if source.is_dir():
+            runs = {p.stem: json.loads(p.read_text()) for p in sorted(source.glob("*.json")) if p.stat().st_size}
+        else:
+            with gzip.open(source, "rt") as f:
+                runs = json.load(f)
+        for user, report in runs.items():
+            reports.setdefault(user, []).append(report)
     strategies = [r["strategy"] for runs in list(reports.values())[:1] for run in runs for r in run["results"]]
     print("| user | judges' held-out acc. (TF-IDF / MiniLM) | " + " | ".join(strategies) + " | profile's attributes |")
     print("|---" * (3 + len(strategies)) + "|")
