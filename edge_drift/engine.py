@@ -187,13 +187,22 @@ class Engine:
     def chat_tokens(self, messages: list[dict], add_generation_prompt: bool = True) -> list[int]:
         return self.tokenize(self.render(messages, add_generation_prompt))
 
-    def reply_tokens(self, messages: list[dict], reply: str) -> list[int]:
-        """Tokens the template appends after the generation prompt for an assistant reply (incl. end of turn)."""
+    def reply_tokens(self, messages: list[dict], reply: str, memo: dict | None = None) -> list[int]:
+        """Tokens the template appends after the generation prompt for an assistant reply (incl. end of turn).
+
+        `memo` keeps tokenizations by text: an answer scored under 15 system prompts renders to the same
+        suffix each time, and tokenizing it (not rendering) is what costs.
+        """
         prompt = self.render(messages, True)
         full = self.render(messages + [{"role": "assistant", "content": reply}], False)
-        if full.startswith(prompt):
-            return self.tokenize(full[len(prompt):])
-        return self.tokenize(reply, special=False)  # templates that restyle past turns
+        # templates that restyle past turns: the reply alone
+        text, special = (full[len(prompt):], True) if full.startswith(prompt) else (reply, False)
+        if memo is None:
+            return self.tokenize(text, special=special)
+        key = ("reply", text, special)
+        if key not in memo:
+            memo[key] = self.tokenize(text, special=special)
+        return memo[key]
 
     def detokenize(self, tokens: Tokens) -> str:
         return self.llm.detokenize(list(tokens)).decode("utf-8", errors="replace")

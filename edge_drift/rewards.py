@@ -75,17 +75,16 @@ def pair_jobs(pair: Pair, systems: Sequence[str]) -> list[Job]:
             for s in systems for response in (pair.chosen, pair.rejected)]
 
 
-def tokenize_job(engine, job: Job, max_response_tokens: int,
-                 prefixes: dict | None = None) -> tuple[list[int], list[int]]:
-    """(prefix, answer) tokens of a job; `prefixes` memoises the prefix, which both answers of a pair share."""
+def tokenize_job(engine, job: Job, max_response_tokens: int, memo: dict | None = None) -> tuple[list[int], list[int]]:
+    """(prefix, answer) tokens of a job; `memo` keeps what the jobs of one pair share (prefix, answers)."""
     messages = attribute_messages(job.system, job.prompt, list(job.history))
-    context = (job.system, job.history, job.prompt)
-    prefix = prefixes.get(context) if prefixes is not None else None
+    context = ("prefix", job.system, job.history, job.prompt)
+    prefix = memo.get(context) if memo is not None else None
     if prefix is None:
         prefix = engine.chat_tokens(messages)
-        if prefixes is not None:
-            prefixes[context] = prefix
-    return prefix, engine.reply_tokens(messages, job.response)[:max_response_tokens]
+        if memo is not None:
+            memo[context] = prefix
+    return prefix, engine.reply_tokens(messages, job.response, memo)[:max_response_tokens]
 
 
 @dataclass
@@ -127,8 +126,8 @@ class ResponseScorer:
         if not todo:
             return
         start = time.perf_counter()
-        prefixes: dict = {}
-        items = [tokenize_job(self.engine, job, self.cache.max_response_tokens, prefixes) for job in todo]
+        memo: dict = {}
+        items = [tokenize_job(self.engine, job, self.cache.max_response_tokens, memo) for job in todo]
         needed = max(len(p) + len(c) for p, c in items)
         n_ctx = self.engine.llm.n_ctx()
         if needed > n_ctx:  # never size a context by the longest pair alone
