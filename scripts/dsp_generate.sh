@@ -2,21 +2,23 @@
 # Win rates vs plain for the 4 DSP users: profile from 50 pairs (the default fit), N_PROMPTS held-out prompts,
 # STRATEGIES compared, one JSON per user in OUT (win rates by the TF-IDF and the MiniLM judge, and every
 # answer). BETA, when set, is drift's strength for the fitted profiles (default: DEFAULT_BETA, 0.25; tables
-# older than that default used 0.5). CUTOFF is the answer cut-off the profiles are fitted at: 8 (the
-# default) reuses the committed per-token scores (docs/data/dsp_token_scores/, summed into
-# out/dsp_eval8/cache.json), 32 the committed docs/data/dsp_scores_32tok.json.gz (out/dsp_eval/cache.json),
-# which every table before the 8-token default used. Nothing is scored. ~2 s per 64-token answer on 2 cores.
+# older than that default used 0.5). CUTOFF is the answer cut-off the profiles are fitted at: 32 reuses
+# the committed docs/data/dsp_scores_32tok.json.gz (out/dsp_eval/cache.json), which every table before the
+# 8-token default used; any other cut-off up to 64 (8, the default; 24) sums the committed per-token
+# scores (docs/data/dsp_token_scores/) into out/dsp_evalCUTOFF/cache.json. Nothing is scored. ~2 s per
+# 64-token answer on 2 cores.
 set -eu
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out/dsp_generate}
 CUTOFF=${CUTOFF:-8}
 case "$CUTOFF" in
-  8) CACHE=out/dsp_eval8/cache.json
-     [ -f "$CACHE" ] || PYTHONPATH=. .venv/bin/python scripts/dsp_token_scores.py --cache 8 "$CACHE" ;;
   32) CACHE=out/dsp_eval/cache.json
       mkdir -p out/dsp_eval
       [ -f "$CACHE" ] || gunzip -c docs/data/dsp_scores_32tok.json.gz > "$CACHE" ;;
-  *) echo "CUTOFF must be 8 or 32 (the cut-offs with committed scores)" >&2; exit 2 ;;
+  [1-9]|[1-5][0-9]|6[0-4])
+      CACHE=out/dsp_eval$CUTOFF/cache.json
+      [ -f "$CACHE" ] || PYTHONPATH=. .venv/bin/python scripts/dsp_token_scores.py --cache "$CUTOFF" "$CACHE" ;;
+  *) echo "CUTOFF must be a whole number of tokens from 1 to 64 (the per-token scores stop at 64)" >&2; exit 2 ;;
 esac
 mkdir -p "$OUT"
 for user in academy business entertainment literature; do
