@@ -181,28 +181,26 @@ class Engine:
         """Chat messages to prompt text with the GGUF's own chat template."""
         return self._formatter[add_generation_prompt](messages=messages).prompt
 
-    def tokenize(self, text: str, special: bool = True) -> list[int]:
-        return self.llm.tokenize(text.encode(), add_bos=False, special=special)
+    def tokenize(self, text: str, special: bool = True, memo: dict | None = None) -> list[int]:
+        """Text to tokens; `memo` (text, special) -> tokens spares re-tokenizing text that recurs, e.g. an
+        answer scored under every system prompt of its pair (tokenizing, not rendering, is what costs)."""
+        if memo is None:
+            return self.llm.tokenize(text.encode(), add_bos=False, special=special)
+        key = (text, special)
+        if key not in memo:
+            memo[key] = self.llm.tokenize(text.encode(), add_bos=False, special=special)
+        return memo[key]
 
-    def chat_tokens(self, messages: list[dict], add_generation_prompt: bool = True) -> list[int]:
-        return self.tokenize(self.render(messages, add_generation_prompt))
+    def chat_tokens(self, messages: list[dict], add_generation_prompt: bool = True, memo: dict | None = None) -> list[int]:
+        return self.tokenize(self.render(messages, add_generation_prompt), memo=memo)
 
     def reply_tokens(self, messages: list[dict], reply: str, memo: dict | None = None) -> list[int]:
-        """Tokens the template appends after the generation prompt for an assistant reply (incl. end of turn).
-
-        `memo` keeps tokenizations by text: an answer scored under 15 system prompts renders to the same
-        suffix each time, and tokenizing it (not rendering) is what costs.
-        """
+        """Tokens the template appends after the generation prompt for an assistant reply (incl. end of turn)."""
         prompt = self.render(messages, True)
         full = self.render(messages + [{"role": "assistant", "content": reply}], False)
         # templates that restyle past turns: the reply alone
         text, special = (full[len(prompt):], True) if full.startswith(prompt) else (reply, False)
-        if memo is None:
-            return self.tokenize(text, special=special)
-        key = ("reply", text, special)
-        if key not in memo:
-            memo[key] = self.tokenize(text, special=special)
-        return memo[key]
+        return self.tokenize(text, special=special, memo=memo)
 
     def detokenize(self, tokens: Tokens) -> str:
         return self.llm.detokenize(list(tokens)).decode("utf-8", errors="replace")

@@ -76,14 +76,9 @@ def pair_jobs(pair: Pair, systems: Sequence[str]) -> list[Job]:
 
 
 def tokenize_job(engine, job: Job, max_response_tokens: int, memo: dict | None = None) -> tuple[list[int], list[int]]:
-    """(prefix, answer) tokens of a job; `memo` keeps what the jobs of one pair share (prefix, answers)."""
+    """(prefix, answer) tokens of a job; `memo` (text -> tokens) keeps what the jobs of one pair share."""
     messages = attribute_messages(job.system, job.prompt, list(job.history))
-    context = ("prefix", job.system, job.history, job.prompt)
-    prefix = memo.get(context) if memo is not None else None
-    if prefix is None:
-        prefix = engine.chat_tokens(messages)
-        if memo is not None:
-            memo[context] = prefix
+    prefix = engine.chat_tokens(messages, memo=memo)
     return prefix, engine.reply_tokens(messages, job.response, memo)[:max_response_tokens]
 
 
