@@ -1,0 +1,77 @@
+"""Does where in an answer a reward is earned carry signal? Bradley-Terry on per-band attribute rewards.
+
+    PYTHONPATH=. .venv/bin/python scripts/band_study.py ../shared/data/dsp/dsp_dev.json [seeds]
+
+Reads the committed per-token chunks (docs/data/dsp_token_scores/) and sums each job's log-probs over
+token bands (e.g. 1-8, 9-16, 17-32); each band gives one reward per attribute, so a profile over bands
+is a position-dependent weight per attribute (mixable at decoding: the weight in force depends on how
+many tokens have been generated). Pure numpy, a minute.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from edge_drift.attributes import load_attribute_set
+from edge_drift.evaluation import DSP_DOMAINS, dsp_pairs, load_dsp, pair_features
+from edge_drift.rewards import LogProbCache
+from edge_drift.solvers import bradley_terry, pairwise_accuracy, solve
+
+CHUNKS = Path("docs/data/dsp_token_scores")
+SIZES = (10, 25, 50, 100)
+N_TEST = 100
+
+
+def band_entries(start: int, stop: int) -> dict[str, float]:
+    entries: dict[str, float] = {}
+    for path in sorted(CHUNKS.glob("q*-*.npz")):
+        chunk = np.load(path)
+        sums = np.nansum(chunk["logprobs"][:, start:stop].astype(np.float64), axis=1)
+        entries.update(zip(chunk["keys"].tolist(), sums.tolist()))
+    return entries
+
+
+def band_differences(queries, attributes, sha: str, bands) -> dict[str, list[np.ndarray]]:
+    out: dict[str, list[np.ndarray]] = {u: [] for u in DSP_DOMAINS}
+    for start, stop in bands:
+        cache = LogProbCache(sha, stop, band_entries(start, stop))
+        for user in DSP_DOMAINS:
+            f = pair_features(dsp_pairs(queries, user, seed=0), attributes, cache)
+            out[user].append(f.chosen - f.rejected)
+    return out
+
+
+def main(data: str, seeds: int) -> None:
+    attributes = load_attribute_set()
+    sha = str(np.load(sorted(CHUNKS.glob("q*-*.npz"))[0])["slm_sha256"])
+    queries = load_dsp(data)[:200]
+    bands = [(0, 8), (8, 16), (16, 32), (32, 64)]
+    diffs = band_differences(queries, attributes, sha, bands)
+    variants = {
+        "bt 1-8": lambda D: [D[0]],
+        "bt 1-32 summed": lambda D: [D[0] + D[1] + D[2]],
+        "bt 1-8 | 9-32": lambda D: [D[0], D[1] + D[2]],
+        "bt 1-8 | 9-16 | 17-32": lambda D: [D[0], D[1], D[2]],
+        "bt 1-8 | 9-32 | 33-64": lambda D: [D[0], D[1] + D[2], D[3]],
+        "bt 1-8 | 1-32 (nested)": lambda D: [D[0], D[0] + D[1] + D[2]],
+        "bt on (1-8) + 0.5 x (9-32), one band": lambda D: [D[0] + 0.5 * (D[1] + D[2])],
+    }
+    for l2 in (10.0, 30.0):
+        for name, make in variants.items():
+            cells = []
+            for n in SIZES:
+                acc = []
+                for user in DSP_DOMAINS:
+                    X = np.hstack(make(diffs[user]))
+                    for seed in range(seeds):
+                        order = np.random.default_rng(seed).permutation(len(X))
+                        train, test = order[:n], order[len(X) - N_TEST:]
+                        acc.append(pairwise_accuracy(X[test], bradley_terry(X[train], l2)))
+                cells.append(f"{np.mean(acc):.3f}")
+            print(f"| {name}, l2={l2:g} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 10)
