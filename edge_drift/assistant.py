@@ -161,7 +161,8 @@ class Assistant:
             self.store.remove_profile(user)
             return None
         return self.fit(user, kept, solver=profile.solver, attributes=profile.attribute_set,
-                        screening=plan_from_summary(profile.screening), top_k_attributes=profile.top_k, max_response_tokens=profile.max_response_tokens).profile
+                        screening=plan_from_summary(profile.screening), top_k_attributes=profile.top_k, max_response_tokens=profile.max_response_tokens,
+                        position_decay=profile.position_decay).profile
 
     def remove(self, user: str) -> None:
         """Delete the user's profile, pairs and cached rewards, and forget their warm strategies."""

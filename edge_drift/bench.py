@@ -277,6 +277,7 @@ def bench_fit(engine: Engine, pairs, vote_pair, full_fit: bool = False, cli_vote
         "n_pairs": len(pairs),
         "n_attributes": len(attributes.attributes),
         "max_response_tokens": cutoff,
+        "position_decay": report.profile.position_decay,
         "solver": report.profile.solver,
         "screening": {k: v for k, v in screening.items() if k != "screened_out"},
         "attributes_screened_out": len(screening.get("screened_out", {})),

@@ -11,7 +11,7 @@ import numpy as np
 from .attributes import AttributeSet
 from .errors import EdgeDriftError
 from .pairs import Pair, read_pairs
-from .rewards import (DEFAULT_MAX_RESPONSE_TOKENS, Job, LogProbCache, compute_rewards, reward_matrices,
+from .rewards import (DEFAULT_MAX_RESPONSE_TOKENS, DEFAULT_POSITION_DECAY, Job, LogProbCache, compute_rewards, reward_matrices,
                       score_job_groups, screened_differences, system_prompt)
 from .screening import ScreeningPlan, screen
 from .solvers import DEFAULT_SOLVER, fit_weights, pairwise_accuracy, solve
@@ -190,21 +190,23 @@ def plot_curves(results: list[dict], path: Path) -> bool:
     return True
 
 
-def load_cache(path: Path | None, sha256: str, max_response_tokens: int) -> LogProbCache:
+def load_cache(path: Path | None, sha256: str, max_response_tokens: int,
+               position_decay: float = DEFAULT_POSITION_DECAY) -> LogProbCache:
     if path and path.is_file():
         cache = LogProbCache.from_dict(json.loads(path.read_text()))
-        if cache and cache.compatible(sha256, max_response_tokens):
+        if cache and cache.compatible(sha256, max_response_tokens, position_decay):
             return cache
-    return LogProbCache(sha256, max_response_tokens)
+    return LogProbCache(sha256, max_response_tokens, position_decay=position_decay)
 
 
 def evaluate_prefs(engine, data: Path, fmt: str, attributes: AttributeSet, n_train: Sequence[int], n_test: int,
                    seeds: int, users: Sequence[str] | None = None, cache_path: Path | None = None,
-                   max_response_tokens: int = DEFAULT_MAX_RESPONSE_TOKENS, progress_factory=None) -> list[dict]:
+                   max_response_tokens: int = DEFAULT_MAX_RESPONSE_TOKENS, progress_factory=None,
+                   position_decay: float = DEFAULT_POSITION_DECAY) -> list[dict]:
     """Score what the cache lacks (checkpointing it), then every method's learning curve per user."""
     from .files import atomic_write
 
-    cache = load_cache(cache_path, engine.scoring_key, max_response_tokens)
+    cache = load_cache(cache_path, engine.scoring_key, max_response_tokens, position_decay)
 
     def checkpoint() -> None:
         if cache_path:
@@ -252,7 +254,7 @@ def evaluate_generation_on(engine, data: Path, fmt: str, user: str | None, strat
                            n_prompts: int, n_train: int, attributes: AttributeSet, settings,
                            cache_path: Path | None = None, max_response_tokens: int = DEFAULT_MAX_RESPONSE_TOKENS,
                            progress_factory=None, judge_engine=None, embedding_judge: bool = False,
-                           beta: float | None = None) -> dict:
+                           beta: float | None = None, position_decay: float = DEFAULT_POSITION_DECAY) -> dict:
     """Fit a profile on the first n_train pairs, answer the next n_prompts prompts, judge against plain.
 
     `beta` overrides the fitted profile's steering strength (drift's), as `generate --beta` would.
@@ -267,12 +269,13 @@ def evaluate_generation_on(engine, data: Path, fmt: str, user: str | None, strat
         raise EdgeDriftError(f"{name} has {len(pairs)} pairs; --n-train {n_train} + --n-prompts {n_prompts} "
                              "do not fit, lower them")
     train, prompts = pairs[:n_train], [p.prompt for p in pairs[n_train:n_train + n_prompts]]
-    cache = load_cache(cache_path, engine.scoring_key, max_response_tokens)
+    cache = load_cache(cache_path, engine.scoring_key, max_response_tokens, position_decay)
     result, _ = screened_differences(engine, train, attributes, cache, ScreeningPlan())  # as `profile fit` does
     if cache_path:
         atomic_write(cache_path, json.dumps(cache.to_dict()))
     profile = profile_from_differences(name, engine.identity.to_dict(), attributes, result.differences,
-                                       kept=result.kept, screening=result.summary(attributes.names, ScreeningPlan()))
+                                       kept=result.kept, screening=result.summary(attributes.names, ScreeningPlan()),
+                                       max_response_tokens=max_response_tokens, position_decay=position_decay)
     if beta is not None:
         profile.beta = beta
     with Assistant(engine) as assistant:  # borrows the engine; closes the strategies' sLM contexts

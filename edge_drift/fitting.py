@@ -11,7 +11,7 @@ from .attributes import AttributeSet
 from .errors import PairsError, ProfileError
 from .pairs import Pair, parse_pair
 from .profile import DEFAULT_BETA, DEFAULT_TOP_K, AttributeStat, Profile, check_user_name, now
-from .rewards import DEFAULT_MAX_RESPONSE_TOKENS, ScoringStats, screened_differences
+from .rewards import DEFAULT_MAX_RESPONSE_TOKENS, DEFAULT_POSITION_DECAY, ScoringStats, screened_differences
 from .screening import ScreeningPlan, default_plan
 from .solvers import DEFAULT_SOLVER, fit_weights, top_k
 from .store import ProfileStore
@@ -77,7 +77,8 @@ def fit_profile(engine, store: ProfileStore, user: str, new_pairs: Sequence[Pair
                 attributes: AttributeSet | None = None, incremental: bool = False,
                 solver: str = DEFAULT_SOLVER, top_k_attributes: int | None = None,
                 screening: ScreeningPlan | None = None,
-                max_response_tokens: int | None = None, preference_text: str | None = None,
+                max_response_tokens: int | None = None, position_decay: float | None = None,
+                preference_text: str | None = None,
                 progress_factory: Callable[[int], Callable[[int], None]] | None = None) -> FitReport:
     """Fit (or with incremental=True extend) a user's profile; nothing is written unless it all works.
 
@@ -95,6 +96,8 @@ def fit_profile(engine, store: ProfileStore, user: str, new_pairs: Sequence[Pair
             attributes = load_attribute_set()
         if max_response_tokens is None:
             max_response_tokens = previous.max_response_tokens if previous else DEFAULT_MAX_RESPONSE_TOKENS
+        if position_decay is None:  # a profile keeps how its answers were weighed until refitted otherwise
+            position_decay = previous.position_decay if previous else DEFAULT_POSITION_DECAY
         k = top_k_attributes or (previous.top_k if previous else DEFAULT_TOP_K)
 
         old_pairs = store.load_pairs(user) if incremental else []
@@ -102,7 +105,7 @@ def fit_profile(engine, store: ProfileStore, user: str, new_pairs: Sequence[Pair
         added = [p for p in new_pairs if p.key not in known]
         check_new_pairs(added)  # what is saved must load again: refuse here what read_pairs would refuse
         pairs = old_pairs + added
-        cache = store.load_cache(user, engine.scoring_key, max_response_tokens)
+        cache = store.load_cache(user, engine.scoring_key, max_response_tokens, position_decay)
 
         if screening is None:  # a profile keeps the plan it was fitted with, so `add` makes the same choices
             recorded = previous.screening if previous and incremental else None
@@ -113,7 +116,7 @@ def fit_profile(engine, store: ProfileStore, user: str, new_pairs: Sequence[Pair
             user, engine.identity.to_dict(), attributes, result.differences, solver, k, kept=result.kept,
             screening=result.summary(attributes.names, screening),
             beta=previous.beta if previous else DEFAULT_BETA, max_response_tokens=max_response_tokens,
-            created_at=previous.created_at if previous else now(),
+            position_decay=position_decay, created_at=previous.created_at if previous else now(),
             preference_text=preference_text or (previous.preference_text if previous else None))
         path = store.save(profile, pairs, cache)
     old_weights = {a.name: a.weight for a in previous.attributes} if previous else None

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from .attributes import AttributeSet
 from .errors import ProfileError
-from .rewards import DEFAULT_MAX_RESPONSE_TOKENS
+from .rewards import DEFAULT_MAX_RESPONSE_TOKENS, DEFAULT_POSITION_DECAY
 from .solvers import top_k
 
 
@@ -57,6 +57,7 @@ class Profile:
     top_k: int = DEFAULT_TOP_K
     beta: float = DEFAULT_BETA
     max_response_tokens: int = DEFAULT_MAX_RESPONSE_TOKENS
+    position_decay: float = DEFAULT_POSITION_DECAY  # answer token t counted position_decay**t when scoring
     created_at: str = field(default_factory=now)
     updated_at: str = field(default_factory=now)
     preference_text: str | None = None
@@ -84,6 +85,7 @@ class Profile:
             "top_k": self.top_k,
             "beta": self.beta,
             "max_response_tokens": self.max_response_tokens,
+            "position_decay": self.position_decay,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "preference_text": self.preference_text,
@@ -99,7 +101,7 @@ class Profile:
                                        "beta", "max_response_tokens", "created_at", "updated_at")}
         return cls(attributes=[AttributeStat(**a) for a in data["attributes"]],
                    preference_text=data.get("preference_text"), pairs_file=data.get("pairs_file"),
-                   screening=data.get("screening"), **fields)
+                   screening=data.get("screening"), position_decay=data.get("position_decay", 1.0), **fields)
 
 
 def load_schema() -> dict:

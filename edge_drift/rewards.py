@@ -19,6 +19,10 @@ from .screening import ScreeningPlan, ScreeningResult, screen
 # 0.006 of 32 at 10/25/50/100 pairs (200 queries, 40 seeds) for 0.27x the answer tokens; 12 and 16
 # were worse. An answer's register shows in its first words; later content adds noise (128 was worse than 64).
 DEFAULT_MAX_RESPONSE_TOKENS = 8
+# An answer's opening says most about its register: token t (from 0) counts DEFAULT_POSITION_DECAY**t in
+# its log-prob. On DSP (docs/RESULTS.md, "Early tokens weigh more") 0.9 raised the default fit's held-out
+# accuracy by 0.007-0.011 at 10/25/50/100 pairs for no extra scoring; 1.0 is the plain sum of earlier caches.
+DEFAULT_POSITION_DECAY = 0.9
 SCORING_SEQUENCES = 32  # best measured throughput on 2 cores (16: -7%, 84: -17%)
 CACHE_VERSION = 1
 
@@ -40,18 +44,28 @@ class Job:
 
 @dataclass
 class LogProbCache:
-    """Summed response log-probs for one sLM and backend (`Engine.scoring_key`) and one truncation length."""
+    """Summed response log-probs for one sLM and backend (`Engine.scoring_key`), one truncation length and
+    one position decay (answer token t counts position_decay**t; caches written before it existed are flat, 1.0)."""
 
     slm_sha256: str
     max_response_tokens: int
     entries: dict[str, float] = field(default_factory=dict)
+    position_decay: float = 1.0
 
-    def compatible(self, slm_sha256: str, max_response_tokens: int) -> bool:
-        return self.slm_sha256 == slm_sha256 and self.max_response_tokens == max_response_tokens
+    def compatible(self, slm_sha256: str, max_response_tokens: int, position_decay: float = 1.0) -> bool:
+        return (self.slm_sha256 == slm_sha256 and self.max_response_tokens == max_response_tokens
+                and self.position_decay == position_decay)
+
+    def weigh(self, token_logprobs: np.ndarray) -> float:
+        """One answer's log-prob as this cache keeps it: its tokens' log-probs, token t weighted decay**t."""
+        if self.position_decay == 1.0:
+            return float(token_logprobs.sum())
+        return float(token_logprobs @ self.position_decay ** np.arange(len(token_logprobs), dtype=np.float64))
 
     def to_dict(self) -> dict:
         return {"version": CACHE_VERSION, "slm_sha256": self.slm_sha256,
-                "max_response_tokens": self.max_response_tokens, "entries": self.entries}
+                "max_response_tokens": self.max_response_tokens, "position_decay": self.position_decay,
+                "entries": self.entries}
 
     @classmethod
     def from_dict(cls, data: dict) -> "LogProbCache | None":
@@ -61,7 +75,11 @@ class LogProbCache:
         if not isinstance(entries, dict) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                                     for v in entries.values()):
             return None  # damaged entries would poison every later fit: recompute them instead
-        return cls(str(data["slm_sha256"]), int(data["max_response_tokens"]), {str(k): float(v) for k, v in entries.items()})
+        decay = data.get("position_decay", 1.0)
+        if not isinstance(decay, (int, float)) or isinstance(decay, bool) or not 0 < decay <= 1:
+            return None
+        return cls(str(data["slm_sha256"]), int(data["max_response_tokens"]),
+                   {str(k): float(v) for k, v in entries.items()}, float(decay))
 
 
 def system_prompt(attribute_prompt: str, pair_system: str | None) -> str:
@@ -135,7 +153,7 @@ class ResponseScorer:
         decoded_before, rows_before = self._ctx.n_tokens_decoded, self._ctx.n_logit_rows
         stems = [self.stem_length(job.system, prefix) for job, (prefix, _) in zip(todo, items)]
         for job, scores in zip(todo, self._ctx.score(items, stems=stems)):
-            self.cache.entries[job.key] = float(scores.sum())
+            self.cache.entries[job.key] = self.cache.weigh(scores)
         self.stats.jobs_scored += len(todo)
         self.stats.tokens_scored += sum(len(p) + len(c) for p, c in items)
         self.stats.tokens_evaluated += self._ctx.n_tokens_decoded - decoded_before

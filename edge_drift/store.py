@@ -15,7 +15,7 @@ from .files import atomic_write
 from .pairs import Pair, write_pairs_lines
 from .paths import profiles_dir
 from .profile import USER_PATTERN, Profile, check_user_name, validate_profile_data
-from .rewards import LogProbCache
+from .rewards import DEFAULT_POSITION_DECAY, LogProbCache
 
 
 class ProfileStore:
@@ -129,7 +129,8 @@ class ProfileStore:
             raise ProfileError(f"{user}'s saved pairs are damaged ({why}); repair the file, or start over with "
                                f"`edge-drift profile fit {user} --pairs FILE`") from None
 
-    def load_cache(self, user: str, slm_sha256: str, max_response_tokens: int) -> LogProbCache:
+    def load_cache(self, user: str, slm_sha256: str, max_response_tokens: int,
+                   position_decay: float = DEFAULT_POSITION_DECAY) -> LogProbCache:
         path = self.rewards_path(user)
         cache = None
         if path.is_file():
@@ -137,8 +138,8 @@ class ProfileStore:
                 cache = LogProbCache.from_dict(json.loads(path.read_text(encoding="utf-8")))
             except (ValueError, KeyError, TypeError, AttributeError):  # JSON, UTF-8 and shape errors alike
                 cache = None  # a damaged cache only costs recomputation
-        if cache is None or not cache.compatible(slm_sha256, max_response_tokens):
-            cache = LogProbCache(slm_sha256, max_response_tokens)
+        if cache is None or not cache.compatible(slm_sha256, max_response_tokens, position_decay):
+            cache = LogProbCache(slm_sha256, max_response_tokens, position_decay=position_decay)
         return cache
 
     def save(self, profile: Profile, pairs: Sequence[Pair], cache: LogProbCache) -> Path:

@@ -5,24 +5,28 @@
 # older than that default used 0.5). CUTOFF is the answer cut-off the profiles are fitted at: 32 reuses
 # the committed docs/data/dsp_scores_32tok.json.gz (out/dsp_eval/cache.json), which every table before the
 # 8-token default used; any other cut-off up to 64 (8, the default; 24) sums the committed per-token
-# scores (docs/data/dsp_token_scores/) into out/dsp_evalCUTOFF/cache.json. Nothing is scored. ~2 s per
-# 64-token answer on 2 cores.
+# scores (docs/data/dsp_token_scores/) into out/dsp_evalCUTOFF/cache.json. DECAY weighs answer token t by
+# DECAY**t (default 0.9, the product's; tables before that default summed flat, DECAY=1; 32 needs DECAY=1).
+# Nothing is scored. ~2 s per 64-token answer on 2 cores.
 set -eu
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out/dsp_generate}
 CUTOFF=${CUTOFF:-8}
+DECAY=${DECAY:-0.9}
 case "$CUTOFF" in
-  32) CACHE=out/dsp_eval/cache.json
+  32) [ "$DECAY" = 1 ] || { echo "the committed 32-token cache is a flat sum: give DECAY=1" >&2; exit 2; }
+      CACHE=out/dsp_eval/cache.json
       mkdir -p out/dsp_eval
       [ -f "$CACHE" ] || gunzip -c docs/data/dsp_scores_32tok.json.gz > "$CACHE" ;;
   [1-9]|[1-5][0-9]|6[0-4])
-      CACHE=out/dsp_eval$CUTOFF/cache.json
-      [ -f "$CACHE" ] || PYTHONPATH=. .venv/bin/python scripts/dsp_token_scores.py --cache "$CUTOFF" "$CACHE" ;;
+      CACHE=out/dsp_eval${CUTOFF}_decay$DECAY/cache.json
+      [ -f "$CACHE" ] || PYTHONPATH=. .venv/bin/python scripts/dsp_token_scores.py --cache "$CUTOFF" "$CACHE" \
+          docs/data/dsp_token_scores "$DECAY" ;;
   *) echo "CUTOFF must be a whole number of tokens from 1 to 64 (the per-token scores stop at 64)" >&2; exit 2 ;;
 esac
 mkdir -p "$OUT"
 for user in academy business entertainment literature; do
   .venv/bin/edge-drift eval generate --data ../shared/data/dsp/dsp_dev.json --user "$user" --n-train 50 \
       --n-prompts "${N_PROMPTS:-40}" --strategies "${STRATEGIES:-drift,panda,prompt}" \
-      --cache "$CACHE" --max-response-tokens "$CUTOFF" --embedding-judge ${BETA:+--beta "$BETA"} --json > "$OUT/$user.json"
+      --cache "$CACHE" --max-response-tokens "$CUTOFF" --position-decay "$DECAY" --embedding-judge ${BETA:+--beta "$BETA"} --json > "$OUT/$user.json"
 done

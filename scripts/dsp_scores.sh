@@ -11,5 +11,5 @@ if [ ! -f out/dsp_eval/cache.json ] && [ -f docs/data/dsp_scores_32tok.json.gz ]
     gunzip -c docs/data/dsp_scores_32tok.json.gz > out/dsp_eval/cache.json
 fi
 .venv/bin/edge-drift eval prefs --data ../shared/data/dsp/dsp_dev.json --n-train "$N_TRAIN" --n-test "$N_TEST" \
-    --seeds 10 --max-response-tokens 32 --out out/dsp_eval
+    --seeds 10 --max-response-tokens 32 --position-decay 1 --out out/dsp_eval
 gzip -9 -c out/dsp_eval/cache.json > docs/data/dsp_scores_32tok.json.gz

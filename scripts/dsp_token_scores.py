@@ -64,22 +64,25 @@ def score_chunk(data: str, start: int, stop: int, out_dir: Path) -> Path:
     return path
 
 
-def summed(out_dir: Path, cutoff: int) -> dict[str, float]:
-    """Every stored job's log-prob summed over its first `cutoff` tokens: a LogProbCache's entries."""
+def summed(out_dir: Path, cutoff: int, decay: float = 1.0) -> dict[str, float]:
+    """Every stored job's log-prob summed over its first `cutoff` tokens, token t (from 0) weighted
+    decay**t: a LogProbCache's entries."""
     entries: dict[str, float] = {}
+    weights = decay ** np.arange(cutoff, dtype=np.float64)
     for path in sorted(out_dir.glob("q*-*.npz")):
         chunk = np.load(path)
-        sums = np.nansum(chunk["logprobs"][:, :cutoff].astype(np.float64), axis=1)
+        logprobs = chunk["logprobs"][:, :cutoff].astype(np.float64)
+        sums = np.nansum(logprobs if decay == 1.0 else logprobs * weights[:logprobs.shape[1]], axis=1)
         entries.update(zip(chunk["keys"].tolist(), sums.tolist()))
     return entries
 
 
-def cache_at(out_dir: Path, cutoff: int):
+def cache_at(out_dir: Path, cutoff: int, decay: float = 1.0):
     """The stored jobs summed at `cutoff` tokens, as the rewards cache a `cutoff`-token pass would fill."""
     from edge_drift.rewards import LogProbCache
 
     sha256 = str(np.load(sorted(out_dir.glob("q*-*.npz"))[0])["slm_sha256"])
-    return LogProbCache(sha256, cutoff, summed(out_dir, cutoff))
+    return LogProbCache(sha256, cutoff, summed(out_dir, cutoff, decay), decay)
 
 
 def check(out_dir: Path, committed: str = "docs/data/dsp_scores_32tok.json.gz") -> None:
@@ -136,15 +139,16 @@ def study(data: str, out_dir: Path) -> None:
         print(f"| {cutoff} | {cost:.2f} | " + " | ".join(cells) + " |", flush=True)
 
 
-def write_cache(cutoff: int, path: Path, out_dir: Path) -> None:
+def write_cache(cutoff: int, path: Path, out_dir: Path, decay: float) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(cache_at(out_dir, cutoff).to_dict()))
+    path.write_text(json.dumps(cache_at(out_dir, cutoff, decay).to_dict()))
     print(path)
 
 
 def main(argv: list[str]) -> None:
-    if argv[0] == "--cache":
-        write_cache(int(argv[1]), Path(argv[2]), Path(argv[3]) if len(argv) > 3 else DEFAULT_OUT)
+    if argv[0] == "--cache":  # --cache T CACHE.json [OUT_DIR] [DECAY]
+        out_dir = Path(argv[3]) if len(argv) > 3 else DEFAULT_OUT
+        write_cache(int(argv[1]), Path(argv[2]), out_dir, float(argv[4]) if len(argv) > 4 else 1.0)
         return
     if argv[0] in ("--check", "--study"):
         out_dir = Path(argv[2]) if len(argv) > 2 else DEFAULT_OUT

@@ -37,6 +37,6 @@ run eval_prefs edge-drift eval prefs --data profiles/examples/terse_tim.pairs.js
     --n-train 4,8 --n-test 4 --seeds 3 --out out/evaltest
 # needs ../shared/data and the DSP scores of `eval prefs --out out/dsp_eval` (docs/RESULTS.md)
 run eval_generate edge-drift eval generate --data ../shared/data/dsp/dsp_dev.json --user academy --n-train 50 \
-    --n-prompts 10 --strategies drift,panda,prompt --cache out/dsp_eval/cache.json --max-response-tokens 32 --embedding-judge
+    --n-prompts 10 --strategies drift,panda,prompt --cache out/dsp_eval/cache.json --max-response-tokens 32 --position-decay 1 --embedding-judge
 run eval_judge edge-drift eval generate --data ../shared/data/dsp/dsp_dev.json --user literature --n-train 50 \
-    --n-prompts 4 --strategies drift,panda --cache out/dsp_eval/cache.json --max-response-tokens 32 --judge-model default
+    --n-prompts 4 --strategies drift,panda --cache out/dsp_eval/cache.json --max-response-tokens 32 --position-decay 1 --judge-model default

@@ -60,9 +60,11 @@ def test_default_attributes_are_the_papers_41_then_7_writing_registers():
 
 
 def test_rewards_equal_independent_naive_computation(engine):
-    cache = LogProbCache(engine.identity.sha256, 64)
+    cache = LogProbCache(engine.identity.sha256, 64, position_decay=1.0)
     chosen, rejected, stats = compute_rewards(engine, PAIRS[:1], ATTRIBUTES, cache)
     assert chosen.shape == (1, 3) and stats.jobs_scored == (3 + 1) * 2
+    decayed = LogProbCache(engine.identity.sha256, 64, position_decay=0.5)
+    chosen_decayed, rejected_decayed, _ = compute_rewards(engine, PAIRS[:1], ATTRIBUTES, decayed)
     reference = Llama(str(engine.path), logits_all=True, n_ctx=512, n_threads=engine.n_threads, verbose=False)
     try:
         def logprob(system: str, answer: str) -> float:
@@ -74,15 +76,44 @@ def test_rewards_equal_independent_naive_computation(engine):
             reference.reset()
             reference.eval(full)
             rows = np.array(reference.scores[len(prefix) - 1:len(full) - 1], dtype=np.float64)
-            return float(log_softmax(rows, axis=1)[np.arange(len(answer_tokens)), answer_tokens].sum())
+            return log_softmax(rows, axis=1)[np.arange(len(answer_tokens)), answer_tokens]
 
         for i, attribute in enumerate(ATTRIBUTES.attributes):
-            for answer, matrix in ((PAIRS[0].chosen, chosen), (PAIRS[0].rejected, rejected)):
-                expected = logprob(attribute.prompt, answer) - logprob(ATTRIBUTES.base, answer)
-                assert matrix[0, i] == pytest.approx(expected, abs=1e-3)
+            for answer, matrix, matrix_decayed in ((PAIRS[0].chosen, chosen, chosen_decayed),
+                                                   (PAIRS[0].rejected, rejected, rejected_decayed)):
+                tokens = logprob(attribute.prompt, answer) - logprob(ATTRIBUTES.base, answer)
+                assert matrix[0, i] == pytest.approx(tokens.sum(), abs=1e-3)
+                # token t counts 0.5**t: the reward of a position-decayed cache
+                assert matrix_decayed[0, i] == pytest.approx(tokens @ 0.5 ** np.arange(len(tokens)), abs=1e-3)
     finally:
         reference.close()
     assert np.abs(chosen - rejected).max() > 0.1  # the attributes do tell the answers apart
+
+
+def test_a_cache_weighs_answer_tokens_by_its_position_decay_and_old_caches_are_flat():
+    tokens = np.array([-1.0, -2.0, -4.0])
+    assert LogProbCache("sha", 8).weigh(tokens) == -7.0  # a plain sum unless asked otherwise
+    assert LogProbCache("sha", 8, position_decay=0.5).weigh(tokens) == -1.0 - 1.0 - 1.0
+    old = {"version": 1, "slm_sha256": "sha", "max_response_tokens": 8, "entries": {"k": -3.0}}
+    loaded = LogProbCache.from_dict(old)
+    assert loaded.position_decay == 1.0 and loaded.compatible("sha", 8, 1.0) and not loaded.compatible("sha", 8, 0.9)
+    assert LogProbCache.from_dict(LogProbCache("sha", 8, {"k": -3.0}, 0.9).to_dict()).position_decay == 0.9
+    for bad in (0, -0.5, 1.5, True, "0.9"):  # a damaged decay is recomputed, never trusted
+        assert LogProbCache.from_dict({**old, "position_decay": bad}) is None
+
+
+def test_a_profile_keeps_its_position_decay_through_votes_and_old_profiles_read_as_flat(engine, store):
+    from edge_drift.profile import Profile
+    from edge_drift.rewards import DEFAULT_POSITION_DECAY
+
+    assert fit(engine, store, PAIRS[:2]).profile.position_decay == DEFAULT_POSITION_DECAY
+    fit(engine, store, PAIRS[:2], position_decay=0.5)
+    added = fit_profile(engine, store, "ada", MORE[:1], incremental=True)  # a vote: no decay given
+    assert added.profile.position_decay == 0.5 and added.stats.jobs_scored == 4 * 2  # cached pairs reused
+    assert json.loads(store.rewards_path("ada").read_text())["position_decay"] == 0.5
+    data = store.load("ada", engine.identity.to_dict()).to_dict()
+    del data["position_decay"]  # written before the decay existed: its rewards were plain sums
+    assert Profile.from_dict(data).position_decay == 1.0
 
 
 def test_fit_writes_a_valid_profile(engine, store):

@@ -11,7 +11,7 @@ import click
 
 from ..attributes import load_attribute_set
 from ..errors import EdgeDriftError
-from ..rewards import DEFAULT_MAX_RESPONSE_TOKENS
+from ..rewards import DEFAULT_MAX_RESPONSE_TOKENS, DEFAULT_POSITION_DECAY
 
 MODEL_HELP = "GGUF path, `default` (embedded SmolLM2-135M), or OWNER/REPO/FILE.gguf pulled earlier."
 # help text names the shipped default set, counted from its data file so the two cannot disagree
@@ -134,6 +134,14 @@ def attribute_options(function):
     function = add_attribute_option(function)
     return click.option("--attributes", default=None, metavar="A,B,...",
                         help=f"Attribute subset [default: {ALL_ATTRIBUTES}].")(function)
+
+
+def position_decay_option(default: float | None = DEFAULT_POSITION_DECAY):
+    """--position-decay: answer token t counts DECAY**t when scoring (None: a profile keeps its own)."""
+    shown = f"the profile's, else {DEFAULT_POSITION_DECAY}" if default is None else str(default)
+    return click.option("--position-decay", default=default, type=click.FloatRange(0, 1, min_open=True),
+                        metavar="DECAY", help=f"Weigh answer token t by DECAY**t when scoring; 1 is a plain sum "
+                        f"(scores cached with another decay are not reused) [default: {shown}].")
 
 
 def max_response_tokens_option(function):

