@@ -15,7 +15,7 @@ from .files import atomic_write
 from .pairs import Pair, write_pairs_lines
 from .paths import profiles_dir
 from .profile import USER_PATTERN, Profile, check_user_name, validate_profile_data
-from .rewards import DEFAULT_POSITION_DECAY, LogProbCache
+from .rewards import LogProbCache
 
 
 class ProfileStore:
@@ -129,8 +129,7 @@ class ProfileStore:
             raise ProfileError(f"{user}'s saved pairs are damaged ({why}); repair the file, or start over with "
                                f"`edge-drift profile fit {user} --pairs FILE`") from None
 
-    def load_cache(self, user: str, slm_sha256: str, max_response_tokens: int,
-                   position_decay: float = DEFAULT_POSITION_DECAY) -> LogProbCache:
+    def load_cache(self, user: str, slm_sha256: str, max_response_tokens: int, position_decay: float) -> LogProbCache:
         path = self.rewards_path(user)
         cache = None
         if path.is_file():

@@ -89,7 +89,7 @@ def test_a_damaged_rewards_cache_costs_recomputation_never_an_error(tmp_path, co
     store = ProfileStore(tmp_path)
     store.folder("u").mkdir(exist_ok=True)
     store.rewards_path("u").write_bytes(content)
-    cache = store.load_cache("u", "x", 32)
+    cache = store.load_cache("u", "x", 32, 1.0)
     assert isinstance(cache, LogProbCache) and all(isinstance(v, float) for v in cache.entries.values())
 
 

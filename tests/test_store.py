@@ -43,7 +43,7 @@ def test_users_whose_names_differ_by_a_suffix_share_no_file(engine, tmp_path):
     assert store.list() == ["bob", "bob.rewards"]
     assert store.load("bob").n_pairs == 2 and len(store.load_pairs("bob")) == 2
     assert store.load("bob.rewards").n_pairs == 3 and len(store.load_pairs("bob.rewards")) == 3
-    assert set(store.load_cache("bob", "x" * 64, 32).entries) == {"bob-entry"}
+    assert set(store.load_cache("bob", "x" * 64, 32, 1.0).entries) == {"bob-entry"}
     assert not set(store.user_files("bob")) & set(store.user_files("bob.rewards"))
 
 
@@ -57,7 +57,7 @@ def test_the_flat_layout_moves_into_folders_by_content(engine, tmp_path):
     store = ProfileStore(tmp_path)
     assert store.list() == ["bob"] and store.load("bob").user == "bob"
     assert [p.prompt for p in store.load_pairs("bob")] == [PAIRS[0].prompt]
-    assert store.load_cache("bob", "y" * 64, 32).entries == {"k": 2.0}
+    assert store.load_cache("bob", "y" * 64, 32, 1.0).entries == {"k": 2.0}
     assert sorted(p.name for p in tmp_path.iterdir()) == [".locks", "bob", "profile.schema.json"]
 
 
@@ -103,7 +103,7 @@ def consistent(store: ProfileStore, user: str) -> int:
     """Profile, pairs and cache load, and the profile counts exactly the pairs it names."""
     profile = store.load(user)
     assert profile.n_pairs == len(store.load_pairs(user))
-    assert store.load_cache(user, profile.slm["sha256"], profile.max_response_tokens) is not None
+    assert store.load_cache(user, profile.slm["sha256"], profile.max_response_tokens, profile.position_decay) is not None
     return profile.n_pairs
 
 
