@@ -6,13 +6,13 @@
 # the committed docs/data/dsp_scores_32tok.json.gz (out/dsp_eval/cache.json), which every table before the
 # 8-token default used; any other cut-off up to 64 (8, the default; 24) sums the committed per-token
 # scores (docs/data/dsp_token_scores/) into out/dsp_evalCUTOFF/cache.json. DECAY weighs answer token t by
-# DECAY**t (default 0.9, the product's; tables before that default summed flat, DECAY=1; 32 needs DECAY=1).
+# DECAY**t (default 1, a plain sum, as the product; 0.9 in "Early tokens weigh more"; 32 needs DECAY=1).
 # Nothing is scored. ~2 s per 64-token answer on 2 cores.
 set -eu
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out/dsp_generate}
 CUTOFF=${CUTOFF:-8}
-DECAY=${DECAY:-0.9}
+DECAY=${DECAY:-1}
 case "$CUTOFF" in
   32) [ "$DECAY" = 1 ] || { echo "the committed 32-token cache is a flat sum: give DECAY=1" >&2; exit 2; }
       CACHE=out/dsp_eval/cache.json
