@@ -173,16 +173,15 @@ class MultiSequenceContext:
             kept = flags.astype(bool)
             rows = self._logits_view(int(kept.sum()))
             row_owners, row_targets = owners[kept], targets[kept]
-            if len(row_targets) and (row_targets >= 0).all():
-                # Scoring: log-probs straight from llama.cpp's buffer (no copy of the rows), split by owner.
-                values = token_logprobs(rows, row_targets)
-                for index in np.unique(row_owners):
-                    outputs[index].append(values[row_owners == index])
-                continue
+            # Scoring (every row has a target): log-probs straight from llama.cpp's buffer, no copy of the rows.
+            scored = len(row_targets) > 0 and bool((row_targets >= 0).all())
+            values = token_logprobs(rows, row_targets) if scored else rows
             for index in np.unique(row_owners):
                 mask = row_owners == index
-                wanted = segments[index].targets
-                outputs[index].append(np.array(rows[mask]) if wanted is None else token_logprobs(rows[mask], row_targets[mask]))
+                mine = values[mask]  # boolean indexing copies: ours to keep after the next decode
+                if not scored and segments[index].targets is not None:
+                    mine = token_logprobs(mine, row_targets[mask])
+                outputs[index].append(mine)
         return [np.concatenate(o) if o else self._empty(s) for o, s in zip(outputs, segments)]
 
     def _empty(self, segment: Segment) -> np.ndarray:

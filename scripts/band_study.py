@@ -14,41 +14,20 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_drift.attributes import load_attribute_set
-from edge_drift.evaluation import DSP_DOMAINS, dsp_pairs, load_dsp, pair_features
-from edge_drift.rewards import LogProbCache
-from edge_drift.solvers import bradley_terry, pairwise_accuracy, solve
+from edge_drift.evaluation import DSP_DOMAINS
+from edge_drift.solvers import bradley_terry, pairwise_accuracy
 
-CHUNKS = Path("docs/data/dsp_token_scores")
+sys.path.insert(0, str(Path(__file__).parent))
+from position_decay_study import token_differences  # noqa: E402  (a sibling script)
+
 SIZES = (10, 25, 50, 100)
 N_TEST = 100
 
 
-def band_entries(start: int, stop: int) -> dict[str, float]:
-    entries: dict[str, float] = {}
-    for path in sorted(CHUNKS.glob("q*-*.npz")):
-        chunk = np.load(path)
-        sums = np.nansum(chunk["logprobs"][:, start:stop].astype(np.float64), axis=1)
-        entries.update(zip(chunk["keys"].tolist(), sums.tolist()))
-    return entries
-
-
-def band_differences(queries, attributes, sha: str, bands) -> dict[str, list[np.ndarray]]:
-    out: dict[str, list[np.ndarray]] = {u: [] for u in DSP_DOMAINS}
-    for start, stop in bands:
-        cache = LogProbCache(sha, stop, band_entries(start, stop))
-        for user in DSP_DOMAINS:
-            f = pair_features(dsp_pairs(queries, user, seed=0), attributes, cache)
-            out[user].append(f.chosen - f.rejected)
-    return out
-
-
 def main(data: str, seeds: int) -> None:
-    attributes = load_attribute_set()
-    sha = str(np.load(sorted(CHUNKS.glob("q*-*.npz"))[0])["slm_sha256"])
-    queries = load_dsp(data)[:200]
     bands = [(0, 8), (8, 16), (16, 32), (32, 64)]
-    diffs = band_differences(queries, attributes, sha, bands)
+    per_token = token_differences(data, max_tokens=64)
+    diffs = {user: [per_token[user][:, :, start:stop].sum(axis=2) for start, stop in bands] for user in DSP_DOMAINS}
     variants = {
         "bt 1-8": lambda D: [D[0]],
         "bt 1-32 summed": lambda D: [D[0] + D[1] + D[2]],

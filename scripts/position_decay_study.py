@@ -24,12 +24,12 @@ N_TEST = 100
 MAX_TOKENS = 32
 
 
-def token_differences(data: str) -> dict[str, np.ndarray]:
+def token_differences(data: str, max_tokens: int = MAX_TOKENS) -> dict[str, np.ndarray]:
     """Per user: (pairs, attributes, tokens) per-token reward differences, chosen minus rejected (0 past an end)."""
     rows: dict[str, np.ndarray] = {}
     for path in sorted(CHUNKS.glob("q*-*.npz")):
         chunk = np.load(path)
-        rows.update(zip(chunk["keys"].tolist(), chunk["logprobs"][:, :MAX_TOKENS].astype(np.float64)))
+        rows.update(zip(chunk["keys"].tolist(), chunk["logprobs"][:, :max_tokens].astype(np.float64)))
     attributes = load_attribute_set()
     systems = [attributes.base] + [a.prompt for a in attributes.attributes]
     queries = load_dsp(data)[:200]
@@ -37,7 +37,7 @@ def token_differences(data: str) -> dict[str, np.ndarray]:
     for user in DSP_DOMAINS:
         pairs = dsp_pairs(queries, user, seed=0)
         logprobs = np.array([[rows[job.key] for job in pair_jobs(p, systems)] for p in pairs])
-        logprobs = np.nan_to_num(logprobs.reshape(len(pairs), len(systems), 2, MAX_TOKENS))
+        logprobs = np.nan_to_num(logprobs.reshape(len(pairs), len(systems), 2, max_tokens))
         rewards = logprobs[:, 1:] - logprobs[:, :1]
         out[user] = rewards[:, :, 0] - rewards[:, :, 1]
     return out
