@@ -308,14 +308,12 @@ class MultiSequenceContext:
 
     def _score_wave(self, items, wave: list[list[int]], results: list, stems: Sequence[int] | None) -> None:
         self.clear()
-        seq_of: dict[int, int] = {}
-        heads = []
-        next_seq = 0
-        for group in wave:
-            for item in group:
-                seq_of[item] = next_seq
-                next_seq += 1
-            heads.append(group[0])
+        # Heads (one per prefix) take sequences 0..G-1 and the copies the ones after: llama.cpp attends
+        # over the contiguous range of KV streams a batch touches, so heads spread over every other
+        # stream made each prefix decode ~15% slower (the unused streams in between were computed too).
+        heads = [group[0] for group in wave]
+        copies = [item for group in wave for item in group[1:]]
+        seq_of = {item: seq for seq, item in enumerate(heads + copies)}
         starts = [self._restore_stem(seq_of[h], items[h][0], stems[h] if stems else 0) for h in heads]
         prefix_rows = self.decode([Segment(seq_of[h], items[h][0][start:], "last") for h, start in zip(heads, starts)])
         first_row = {}
