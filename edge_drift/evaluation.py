@@ -13,7 +13,7 @@ from .errors import EdgeDriftError
 from .pairs import Pair, read_pairs
 from .rewards import (DEFAULT_MAX_RESPONSE_TOKENS, DEFAULT_POSITION_DECAY, Job, LogProbCache, compute_rewards, reward_matrices,
                       score_job_groups, screened_differences, system_prompt)
-from .screening import ScreeningPlan, screen
+from .screening import ScreeningPlan, default_plan, screen
 from .solvers import DEFAULT_SOLVER, fit_weights, pairwise_accuracy, solve
 
 DSP_DOMAINS = ("academy", "business", "entertainment", "literature")
@@ -254,10 +254,12 @@ def evaluate_generation_on(engine, data: Path, fmt: str, user: str | None, strat
                            n_prompts: int, n_train: int, attributes: AttributeSet, settings,
                            cache_path: Path | None = None, max_response_tokens: int = DEFAULT_MAX_RESPONSE_TOKENS,
                            progress_factory=None, judge_engine=None, embedding_judge: bool = False,
-                           beta: float | None = None, position_decay: float = DEFAULT_POSITION_DECAY) -> dict:
+                           beta: float | None = None, position_decay: float = DEFAULT_POSITION_DECAY,
+                           solver: str = DEFAULT_SOLVER) -> dict:
     """Fit a profile on the first n_train pairs, answer the next n_prompts prompts, judge against plain.
 
-    `beta` overrides the fitted profile's steering strength (drift's), as `generate --beta` would.
+    The fit is what `profile fit --solver SOLVER` does (screening unless the solver is bt). `beta`
+    overrides the fitted profile's steering strength (drift's), as `generate --beta` would.
     """
     from .assistant import Assistant
     from .judging import evaluate_generation
@@ -270,16 +272,18 @@ def evaluate_generation_on(engine, data: Path, fmt: str, user: str | None, strat
                              "do not fit, lower them")
     train, prompts = pairs[:n_train], [p.prompt for p in pairs[n_train:n_train + n_prompts]]
     cache = load_cache(cache_path, engine.scoring_key, max_response_tokens, position_decay)
-    result, _ = screened_differences(engine, train, attributes, cache, ScreeningPlan())  # as `profile fit` does
+    plan = default_plan(solver)  # as `profile fit` does
+    result, _ = screened_differences(engine, train, attributes, cache, plan)
     if cache_path:
         atomic_write(cache_path, json.dumps(cache.to_dict()))
-    profile = profile_from_differences(name, engine.identity.to_dict(), attributes, result.differences,
-                                       kept=result.kept, screening=result.summary(attributes.names, ScreeningPlan()),
+    profile = profile_from_differences(name, engine.identity.to_dict(), attributes, result.differences, solver,
+                                       kept=result.kept, screening=result.summary(attributes.names, plan),
                                        max_response_tokens=max_response_tokens, position_decay=position_decay)
     if beta is not None:
         profile.beta = beta
     with Assistant(engine) as assistant:  # borrows the engine; closes the strategies' sLM contexts
         report = evaluate_generation(assistant, profile, pairs, prompts, strategy_names, settings,
                                      progress_factory, judge_engine, embedding_judge)
-    report.update(user=name, n_train=n_train, beta=profile.beta, profile_top=[a.name for a in profile.selected])
+    report.update(user=name, n_train=n_train, beta=profile.beta, solver=profile.solver,
+                  profile_top=[a.name for a in profile.selected])
     return report

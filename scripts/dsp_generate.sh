@@ -7,7 +7,8 @@
 # 8-token default used; any other cut-off up to 64 (8, the default; 24) sums the committed per-token
 # scores (docs/data/dsp_token_scores/) into out/dsp_evalCUTOFF/cache.json. DECAY weighs answer token t by
 # DECAY**t (default 1, a plain sum, as the product; 0.9 in "Early tokens weigh more"; 32 needs DECAY=1).
-# Nothing is scored. ~2 s per 64-token answer on 2 cores.
+# SOLVER fits the profiles as `profile fit --solver SOLVER` (default select; bt scores every attribute, and
+# the committed scores hold them all). Nothing is scored. ~2 s per 64-token answer on 2 cores.
 set -eu
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out/dsp_generate}
@@ -28,5 +29,6 @@ mkdir -p "$OUT"
 for user in academy business entertainment literature; do
   .venv/bin/edge-drift eval generate --data ../shared/data/dsp/dsp_dev.json --user "$user" --n-train 50 \
       --n-prompts "${N_PROMPTS:-40}" --strategies "${STRATEGIES:-drift,panda,prompt}" \
-      --cache "$CACHE" --max-response-tokens "$CUTOFF" --position-decay "$DECAY" --embedding-judge ${BETA:+--beta "$BETA"} --json > "$OUT/$user.json"
+      --cache "$CACHE" --max-response-tokens "$CUTOFF" --position-decay "$DECAY" --embedding-judge ${BETA:+--beta "$BETA"} \
+      --solver "${SOLVER:-select}" --json > "$OUT/$user.json"
 done

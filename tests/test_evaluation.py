@@ -103,7 +103,7 @@ def test_eval_generate_end_to_end(tmp_path):
     write_pairs(data, STORY_PAIRS)
     args = ["eval", "generate", "--data", str(data), "--strategies", "drift,prompt", "--n-train", "4",
             "--n-prompts", "2", "--attributes", "concise,storyteller", "--max-tokens", "6", "--embedding-judge",
-            "--beta", "0.25", "--json"]
+            "--beta", "0.25", "--solver", "bt", "--json"]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     report = json.loads(result.output[result.output.index("{"):])
@@ -119,6 +119,7 @@ def test_eval_generate_end_to_end(tmp_path):
     assert sorted(report["answers"]) == ["drift", "plain", "prompt"]
     assert all(len(texts) == 2 and all(isinstance(t, str) for t in texts) for texts in report["answers"].values())
     assert report["beta"] == 0.25  # --beta sets the fitted profile's strength, which drift reads
+    assert report["solver"] == "bt"  # --solver fits the profile as `profile fit --solver` would
 
 
 def test_prompted_judge_is_order_free_and_sees_only_other_prompts(engine):

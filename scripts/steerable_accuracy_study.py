@@ -1,0 +1,78 @@
+"""What a profile steers with: held-out accuracy of each solver's full weights and of the 7 that decoding mixes (issue 12).
+
+    PYTHONPATH=. .venv/bin/python scripts/steerable_accuracy_study.py ../shared/data/dsp/dsp_dev.json [seeds]
+
+A profile ranks answers with every weight it has, but `generate` mixes only its `top_k` (7) attributes with
+the largest |weight| (`fitting.profile_from_differences` marks them selected), so a solver whose accuracy
+comes from many small weights that cancel each other steers with much less than it ranks with. Pure numpy
+on the committed per-token chunks (docs/data/dsp_token_scores/) at the default 8-token cut-off, flat sums;
+the same splits as `eval prefs` (seed s permutes a user's 200 pairs, trains on the first n, tests on the
+last 100). About a minute with 40 seeds.
+"""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+
+from edge_drift.evaluation import DSP_DOMAINS
+from edge_drift.profile import DEFAULT_TOP_K
+from edge_drift.screening import ScreeningPlan, screen
+from edge_drift.solvers import fit_weights, pairwise_accuracy, solve, top_k
+
+from position_decay_study import N_TEST, SIZES, token_differences
+
+CUTOFF = 8
+METHODS = ("fit", "select", "drift", "bt", "bt refit on its top 7", "auto")
+
+
+def weights_of(method: str, D: np.ndarray) -> np.ndarray:
+    """The weights `profile fit` would store for these training differences (n_pairs, n_attributes)."""
+    if method == "fit":  # the default: screening while scoring, then select on the attributes kept
+        result = screen(len(D), D.shape[1], lambda rows, columns: D[np.ix_(rows, columns)], ScreeningPlan())
+        weights = np.zeros(D.shape[1])
+        weights[result.kept] = solve(result.differences[:, result.kept], "select")
+        return weights
+    if method == "auto":
+        return fit_weights(D, "auto").weights
+    if method == "bt refit on its top 7":  # keep bt's 7 largest, then fit bt again on those alone
+        keep = top_k(solve(D, "bt"), DEFAULT_TOP_K)
+        weights = np.zeros(D.shape[1])
+        weights[keep] = solve(D[:, keep], "bt")
+        return weights
+    return solve(D, method)
+
+
+def as_decoded(weights: np.ndarray, k: int = DEFAULT_TOP_K) -> np.ndarray:
+    """Only the k attributes decoding mixes keep their weight (as `profile_from_differences` selects them)."""
+    kept = np.zeros_like(weights)
+    chosen = top_k(weights, k)
+    kept[chosen] = weights[chosen]
+    return kept
+
+
+def main() -> None:
+    data, seeds = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 40
+    differences = {user: D[:, :, :CUTOFF].sum(axis=2) for user, D in token_differences(data, CUTOFF).items()}
+    print(f"mean of {len(DSP_DOMAINS)} users, {seeds} seeds, {N_TEST} held-out pairs, {CUTOFF}-token answers: "
+          f"accuracy with all weights / with the {DEFAULT_TOP_K} decoding mixes\n")
+    print("| method | " + " | ".join(f"n={n}" for n in SIZES) + " |")
+    print("|---|" + "---|" * len(SIZES))
+    for method in METHODS:
+        cells = []
+        for size in SIZES:
+            full, decoded = [], []
+            for D in differences.values():
+                n = len(D)
+                for seed in range(seeds):
+                    order = np.random.default_rng(seed).permutation(n)
+                    train, test = order[:size], order[n - N_TEST:]
+                    weights = weights_of(method, D[train])
+                    full.append(pairwise_accuracy(D[test], weights))
+                    decoded.append(pairwise_accuracy(D[test], as_decoded(weights)))
+            cells.append(f"{np.mean(full):.3f} / {np.mean(decoded):.3f}")
+        print(f"| {method} | " + " | ".join(cells) + " |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
