@@ -20,7 +20,7 @@ from scipy.special import expit, log_expit
 from edge_drift.evaluation import DSP_DOMAINS
 from edge_drift.profile import DEFAULT_TOP_K
 from edge_drift.screening import ScreeningPlan, screen
-from edge_drift.solvers import fit_weights, pairwise_accuracy, solve, top_k
+from edge_drift.solvers import as_decoded, fit_weights, pairwise_accuracy, solve, top_k
 
 from position_decay_study import N_TEST, SIZES, token_differences
 
@@ -77,14 +77,6 @@ def weights_of(method: str, D: np.ndarray) -> np.ndarray:
     return solve(D, method)
 
 
-def as_decoded(weights: np.ndarray, k: int = DEFAULT_TOP_K) -> np.ndarray:
-    """Only the k attributes decoding mixes keep their weight (as `profile_from_differences` selects them)."""
-    kept = np.zeros_like(weights)
-    chosen = top_k(weights, k)
-    kept[chosen] = weights[chosen]
-    return kept
-
-
 def main() -> None:
     data, seeds = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 40
     differences = {user: D[:, :, :CUTOFF].sum(axis=2) for user, D in token_differences(data, CUTOFF).items()}
@@ -103,7 +95,7 @@ def main() -> None:
                     train, test = order[:size], order[n - N_TEST:]
                     weights = weights_of(method, D[train])
                     full.append(pairwise_accuracy(D[test], weights))
-                    decoded.append(pairwise_accuracy(D[test], as_decoded(weights)))
+                    decoded.append(pairwise_accuracy(D[test], as_decoded(weights, DEFAULT_TOP_K)))
             cells.append(f"{np.mean(full):.3f} / {np.mean(decoded):.3f}")
         print(f"| {method} | " + " | ".join(cells) + " |", flush=True)
 

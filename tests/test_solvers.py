@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_drift.solvers import (bradley_terry, cross_validated_accuracy, drift_closed_form, fit_weights,
+from edge_drift.solvers import (as_decoded, bradley_terry, cross_validated_accuracy, drift_closed_form, fit_weights,
                                 pairwise_accuracy, top_k)
 
 
@@ -63,6 +63,22 @@ def test_auto_never_tries_bradley_terry_on_scarce_data_and_reports_cv():
     assert fit.solver == "bt" and fit.cv_accuracy > 0.95 and abs(fit.weights[0]) > 0.99
     with pytest.raises(ValueError, match="unknown solver"):
         fit_weights(differences, "sgd")
+
+
+def test_cross_validation_scores_only_the_weights_that_steer():
+    # Part of the preference is a contrast: attributes 0 and 1 share a noise and differ by an always-positive
+    # signal, which Bradley-Terry exploits with weights of opposite signs on both; attribute 2 alone is a
+    # plain signal. With 3 attributes steering, `auto` rightly keeps Bradley-Terry; with 1, it must not:
+    # bt's largest weight alone is half of its contrast, and ranks worse than select's one attribute.
+    rng = np.random.default_rng(0)
+    shared = rng.normal(size=80)
+    differences = np.stack([shared + np.abs(rng.normal(0.5, 0.2, 80)), shared, rng.normal(1.0, 1.0, 80)], axis=1)
+    assert cross_validated_accuracy(differences, "bt", k=3) > 0.85
+    assert cross_validated_accuracy(differences, "bt", k=1) < cross_validated_accuracy(differences, "select", k=1)
+    assert fit_weights(differences, "auto", k=3).solver == "bt"
+    fit = fit_weights(differences, "auto", k=1)
+    assert fit.solver != "bt" and fit.cv_accuracy == cross_validated_accuracy(differences, fit.solver, k=1)
+    np.testing.assert_array_equal(as_decoded(np.array([0.1, -0.9, 0.5]), 2), [0.0, -0.9, 0.5])
 
 
 def test_top_k_picks_largest_magnitudes():
