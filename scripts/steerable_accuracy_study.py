@@ -17,6 +17,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
+from edge_drift.attributes import load_attribute_set
 from edge_drift.evaluation import DSP_DOMAINS
 from edge_drift.profile import DEFAULT_TOP_K
 from edge_drift.screening import ScreeningPlan, screen
@@ -25,7 +26,8 @@ from edge_drift.solvers import as_decoded, fit_weights, pairwise_accuracy, solve
 from position_decay_study import N_TEST, SIZES, token_differences
 
 CUTOFF = 8
-METHODS = ("fit", "select", "drift", "bt", "bt refit on its top 7", "sparse bt (L1 down to 7 weights)", "auto")
+METHODS = ("fit", "select", "drift", "bt", "bt refit on its top 7", "sparse bt (L1 down to 7 weights)", "auto",
+           "select among attributes with mean > 0")
 
 
 def l1_bradley_terry(D: np.ndarray, l1: float, l2: float = 1.0) -> np.ndarray:
@@ -69,6 +71,15 @@ def weights_of(method: str, D: np.ndarray) -> np.ndarray:
         return fit_weights(D, "auto").weights
     if method.startswith("sparse bt"):
         return sparse_bradley_terry(D)
+    if method == "select among attributes with mean > 0":  # a profile that only steers toward styles
+        t = D.mean(axis=0) / np.maximum(D.std(axis=0), 1e-12)
+        toward = np.flatnonzero(t > 0)
+        if len(toward) == 0:
+            return np.zeros(D.shape[1])  # nothing to steer toward: every pair ties
+        keep = toward[np.argsort(-t[toward], kind="stable")[:DEFAULT_TOP_K]]
+        weights = np.zeros(D.shape[1])
+        weights[keep] = solve(D[:, keep], "drift")
+        return weights
     if method == "bt refit on its top 7":  # keep bt's 7 largest, then fit bt again on those alone
         keep = top_k(solve(D, "bt"), DEFAULT_TOP_K)
         weights = np.zeros(D.shape[1])
@@ -77,9 +88,27 @@ def weights_of(method: str, D: np.ndarray) -> np.ndarray:
     return solve(D, method)
 
 
+def print_signs(differences: dict[str, np.ndarray], n_pairs: int = 50) -> None:
+    names = load_attribute_set().names
+    print(f"| user | default fit on the first {n_pairs} pairs (weights) | attributes with mean difference > 0 | "
+          f"largest t = mean / std |")
+    print("|---|---|---|---|")
+    for user, D in differences.items():
+        train = D[:n_pairs]
+        weights = weights_of("fit", train)
+        t = train.mean(axis=0) / np.maximum(train.std(axis=0), 1e-12)
+        best = int(np.argmax(t))
+        fitted = ", ".join(f"{names[i]} {weights[i]:+.2f}" for i in np.flatnonzero(weights))
+        print(f"| {user} | {fitted} | {int((t > 0).sum())} of {len(t)} | {names[best]} {t[best]:+.2f} |")
+
+
 def main() -> None:
-    data, seeds = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 40
+    data = sys.argv[1]
     differences = {user: D[:, :, :CUTOFF].sum(axis=2) for user, D in token_differences(data, CUTOFF).items()}
+    if len(sys.argv) > 2 and sys.argv[2] == "signs":
+        print_signs(differences)
+        return
+    seeds = int(sys.argv[2]) if len(sys.argv) > 2 else 40
     print(f"mean of {len(DSP_DOMAINS)} users, {seeds} seeds, {N_TEST} held-out pairs, {CUTOFF}-token answers: "
           f"accuracy with all weights / with the {DEFAULT_TOP_K} decoding mixes\n")
     print("| method | " + " | ".join(f"n={n}" for n in SIZES) + " |")
