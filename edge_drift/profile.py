@@ -73,6 +73,14 @@ class Profile:
     def selected(self) -> list[AttributeStat]:
         return [a for a in self.attributes if a.selected]
 
+    @property
+    def steers_only_away(self) -> bool:
+        """Every steering weight is negative: no attribute made the sLM prefer this user's answers more than
+        the base prompt did, so decoding pushes away from styles rather than toward one and stays nearer
+        plain (docs/RESULTS.md, "Why academy and business steer less")."""
+        chosen = self.selected
+        return bool(chosen) and all(a.weight < 0 for a in chosen)
+
     def to_dict(self) -> dict:
         return {
             "schema_version": SCHEMA_VERSION,

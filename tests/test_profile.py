@@ -116,6 +116,18 @@ def test_a_profile_keeps_its_position_decay_through_votes_and_old_profiles_read_
     assert Profile.from_dict(data).position_decay == 1.0
 
 
+def test_a_profile_with_only_negative_steering_weights_says_so():
+    from edge_drift.profile import AttributeStat, Profile
+
+    def profile(*weights: float) -> Profile:
+        stats = [AttributeStat(f"a{i}", f"Be a{i}.", w, 0.0, w != 0) for i, w in enumerate(weights)]
+        return Profile("u", {}, "base", stats, "select", 10, None)
+
+    assert profile(-0.5, -0.2, 0.0).steers_only_away  # unselected (zero) weights do not count
+    assert not profile(-0.5, 0.3).steers_only_away
+    assert not profile(0.0, 0.0).steers_only_away  # nothing selected: nothing steers at all
+
+
 def test_fit_writes_a_valid_profile(engine, store):
     report = fit(engine, store, PAIRS)
     loaded = store.load("ada", engine.identity.to_dict())

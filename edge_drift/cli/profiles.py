@@ -65,6 +65,10 @@ def run_fit(user, pairs_file, model, profiles_dir, incremental, **options):
                    f"{fitted.screening['fully_scored_pairs']} of {fitted.n_pairs} pairs and left out of the fit")
     click.echo("selected: " + ", ".join(f"{a.name} {a.weight:+.2f}" for a in
                                           sorted(fitted.selected, key=lambda a: -abs(a.weight))))
+    if fitted.steers_only_away:
+        click.echo("note: every selected weight is negative (no attribute prompt makes the model prefer your "
+                   "answers more than the base prompt does), so steering moves away from these styles and stays "
+                   "close to plain; an --add-attribute prompt that writes the way you want would give it a direction")
     if incremental and report.previous_weights:
         click.echo(describe_moves(report))
 
