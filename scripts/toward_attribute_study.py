@@ -1,0 +1,64 @@
+"""Give a profile that only points away one attribute that points toward the user, and judge the steering (issue 12).
+
+    PYTHONPATH=. .venv/bin/python scripts/toward_attribute_study.py ../shared/data/dsp/dsp_dev.json USER N_PROMPTS OUT.json
+
+The default 8-token profile from the user's first 50 DSP pairs (as `eval generate` fits it, from the
+cache that `scripts/dsp_generate.sh` builds: out/dsp_eval8_decay1/cache.json), plus an exemplar attribute
+(the base prompt asking for the style of the openings of 3 of the user's own chosen training answers,
+`attributes.exemplar_prompt`) forced into the steering set with a positive weight equal to the mean
+|weight| of the 7 selected. Nothing is scored: the forced weight is a choice, not a fit. Drift answers the
+next N_PROMPTS prompts (same seed and settings as `eval generate`), judged against plain by TF-IDF and
+MiniLM; the report is a USER.json like `eval generate --json`'s, so `compare_generation_runs.py` pairs it
+with the 8-token run (docs/data/dsp_generate_160p_drift_8tok.json.gz).
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from edge_drift.assistant import Assistant
+from edge_drift.attributes import exemplar_prompt, load_attribute_set
+from edge_drift.decoding import SamplingSettings
+from edge_drift.engine import Engine
+from edge_drift.evaluation import load_cache, user_pairs
+from edge_drift.fitting import profile_from_differences
+from edge_drift.judging import evaluate_generation
+from edge_drift.profile import AttributeStat
+from edge_drift.rewards import screened_differences
+from edge_drift.screening import ScreeningPlan
+
+CACHE = Path("out/dsp_eval8_decay1/cache.json")
+N_TRAIN = 50
+N_EXEMPLARS = 3
+
+
+def main() -> None:
+    data, user, n_prompts, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
+    engine = Engine()
+    attributes = load_attribute_set()
+    name, pairs = user_pairs(Path(data), "dsp", user)
+    train, prompts = pairs[:N_TRAIN], [p.prompt for p in pairs[N_TRAIN:N_TRAIN + n_prompts]]
+    cache = load_cache(CACHE, engine.scoring_key, 8, 1.0)
+    result, stats = screened_differences(engine, train, attributes, cache, ScreeningPlan())
+    assert stats.jobs_scored == 0, f"{CACHE} lacks scores: run scripts/dsp_generate.sh once (CUTOFF=8 DECAY=1)"
+    profile = profile_from_differences(name, engine.identity.to_dict(), attributes, result.differences,
+                                       kept=result.kept, screening=result.summary(attributes.names, ScreeningPlan()),
+                                       max_response_tokens=8, position_decay=1.0)
+    weight = float(np.mean([abs(a.weight) for a in profile.selected]))
+    prompt = exemplar_prompt(attributes.base, [p.chosen for p in train[:N_EXEMPLARS]])
+    profile.attributes.append(AttributeStat("exemplars", prompt, round(weight, 6), 0.0, True))
+    with Assistant(engine) as assistant:
+        report = evaluate_generation(assistant, profile, pairs, prompts, ["drift"], SamplingSettings(max_tokens=64, seed=1),
+                                     embedding_judge=True)
+    report.update(user=name, n_train=N_TRAIN, beta=profile.beta, solver=profile.solver,
+                  profile_top=[f"{a.name} {a.weight:+.2f}" for a in profile.selected])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(report))
+    print(json.dumps({k: report[k] for k in ("user", "profile_top", "results")}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
