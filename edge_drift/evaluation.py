@@ -98,18 +98,24 @@ def logistic_on_labels(chosen: np.ndarray, rejected: np.ndarray, l2: float = 1.0
     return w[:-1] / scale  # the intercept cancels in a pairwise comparison
 
 
+def default_fit_weights(differences: np.ndarray) -> np.ndarray:
+    """The weights `profile fit` stores by default for these (pairs, attributes) differences: screening
+    while scoring (replayed on the full matrix), then the default solver on the attributes kept."""
+    result = screen(len(differences), differences.shape[1],
+                    lambda rows, columns: differences[np.ix_(rows, columns)], ScreeningPlan())
+    weights = np.zeros(differences.shape[1])
+    weights[result.kept] = solve(result.differences[:, result.kept], DEFAULT_SOLVER)
+    return weights
+
+
 def method_accuracy(method: str, features: PairFeatures, train: np.ndarray, test: np.ndarray) -> float:
     """Held-out pairwise accuracy of one method (ties count half)."""
     def compare(margin: np.ndarray) -> float:
         return float(np.mean((margin > 0) + 0.5 * (margin == 0)))
 
     differences = features.chosen - features.rejected
-    if method == "fit":  # what `profile fit` does by default: screening while scoring, then its default solver
-        D = differences[train]
-        result = screen(len(train), D.shape[1], lambda rows, columns: D[np.ix_(rows, columns)], ScreeningPlan())
-        weights = np.zeros(D.shape[1])
-        weights[result.kept] = solve(result.differences[:, result.kept], DEFAULT_SOLVER)
-        return pairwise_accuracy(differences[test], weights)
+    if method == "fit":
+        return pairwise_accuracy(differences[test], default_fit_weights(differences[train]))
     if method in ("select", "drift", "bt"):
         return pairwise_accuracy(differences[test], solve(differences[train], method))
     if method == "auto":  # what `profile fit --solver auto` would keep, chosen by CV on the train pairs only

@@ -21,12 +21,16 @@ def drift_closed_form(differences: np.ndarray) -> np.ndarray:
     return d / norm if norm > 0 else np.zeros_like(d)
 
 
+def rms_scale(differences: np.ndarray) -> np.ndarray:
+    """Each feature's RMS (not its std: the mean carries the preference), so one L2 strength fits data
+    whose reward differences span orders of magnitude."""
+    return np.maximum(np.sqrt((np.asarray(differences) ** 2).mean(axis=0)), 1e-8)
+
+
 def bradley_terry(differences: np.ndarray, l2: float = BT_L2) -> np.ndarray:
     """Minimise sum log(1 + exp(-D w)) + l2/2 ||w||^2 (L-BFGS), rescaled to unit norm like Drift's."""
     D = np.asarray(differences, dtype=np.float64)
-    # Scale each feature by its RMS (not its std: the mean carries the preference) so one l2 fits
-    # data whose reward differences span orders of magnitude.
-    scale = np.maximum(np.sqrt((D ** 2).mean(axis=0)), 1e-8)
+    scale = rms_scale(D)
     X = D / scale
 
     def loss(w: np.ndarray) -> tuple[float, np.ndarray]:

@@ -24,12 +24,18 @@ N_TEST = 100
 MAX_TOKENS = 32
 
 
-def token_differences(data: str, max_tokens: int = MAX_TOKENS) -> dict[str, np.ndarray]:
-    """Per user: (pairs, attributes, tokens) per-token reward differences, chosen minus rejected (0 past an end)."""
+def chunk_rows(max_tokens: int = MAX_TOKENS, paths=None) -> dict[str, np.ndarray]:
+    """Job key -> its first max_tokens per-token log-probs (NaN past an answer's end), from committed chunks."""
     rows: dict[str, np.ndarray] = {}
-    for path in sorted(CHUNKS.glob("q*-*.npz")):
+    for path in paths if paths is not None else sorted(CHUNKS.glob("q*-*.npz")):
         chunk = np.load(path)
         rows.update(zip(chunk["keys"].tolist(), chunk["logprobs"][:, :max_tokens].astype(np.float64)))
+    return rows
+
+
+def token_differences(data: str, max_tokens: int = MAX_TOKENS) -> dict[str, np.ndarray]:
+    """Per user: (pairs, attributes, tokens) per-token reward differences, chosen minus rejected (0 past an end)."""
+    rows = chunk_rows(max_tokens)
     attributes = load_attribute_set()
     systems = [attributes.base] + [a.prompt for a in attributes.attributes]
     queries = load_dsp(data)[:200]

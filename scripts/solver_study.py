@@ -270,7 +270,8 @@ if __name__ == "__main__":
         from edge_drift.screening import ScreeningPlan
 
         plans = [ScreeningPlan(*p) for p in [(6, 12, 25), (6, 14, 25), (6, 16, 25), (6, 20, 25), (8, 12, 25),
-                                             (8, 14, 25), (5, 14, 25), (6, 12, 10), (6, 14, 0), (4, 16, 25)]]
+                                             (8, 14, 25), (5, 14, 25), (6, 12, 10), (6, 14, 0), (4, 16, 25),
+                                             (6, 24, 25), (10, 20, 25), (6, 20, 10)]]
         screening_study(features(sys.argv[1], sys.argv[2]), int(sys.argv[3]), sizes=(10, 25, 50, 100),
                         plans=plans, n_test=100, fits={"select": lambda D: solvers.select_top(D, 7)})
     else:

@@ -7,10 +7,12 @@ the largest |weight| (`fitting.profile_from_differences` marks them selected), s
 comes from many small weights that cancel each other steers with much less than it ranks with. Pure numpy
 on the committed per-token chunks (docs/data/dsp_token_scores/) at the default 8-token cut-off, flat sums;
 the same splits as `eval prefs` (seed s permutes a user's 200 pairs, trains on the first n, tests on the
-last 100). About 8 minutes with 40 seeds (the sparse Bradley-Terry's L1 path takes most of it).
+last 100). About 8 minutes with 40 seeds (the sparse Bradley-Terry's L1 path takes most of it);
+METHODS="fit,select,contrast select" (names up to their first " (") runs a subset.
 """
 from __future__ import annotations
 
+import os
 import sys
 
 import numpy as np
@@ -18,21 +20,20 @@ from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
 from edge_drift.attributes import load_attribute_set
-from edge_drift.evaluation import DSP_DOMAINS
+from edge_drift.evaluation import DSP_DOMAINS, default_fit_weights
 from edge_drift.profile import DEFAULT_TOP_K
-from edge_drift.screening import ScreeningPlan, screen
-from edge_drift.solvers import as_decoded, fit_weights, pairwise_accuracy, solve, top_k
+from edge_drift.solvers import as_decoded, fit_weights, pairwise_accuracy, rms_scale, solve, top_k
 
 from position_decay_study import N_TEST, SIZES, token_differences
 
 CUTOFF = 8
 METHODS = ("fit", "select", "drift", "bt", "bt refit on its top 7", "sparse bt (L1 down to 7 weights)", "auto",
-           "select among attributes with mean > 0")
+           "select among attributes with mean > 0", "contrast select (single attributes and a-rather-than-b pairs)")
 
 
 def l1_bradley_terry(D: np.ndarray, l1: float, l2: float = 1.0) -> np.ndarray:
     """Bradley-Terry on RMS-scaled differences with an L1 penalty (w = u - v, u, v >= 0, L-BFGS-B)."""
-    scale = np.maximum(np.sqrt((D ** 2).mean(axis=0)), 1e-8)
+    scale = rms_scale(D)
     X, k = D / scale, D.shape[1]
 
     def loss(uv: np.ndarray) -> tuple[float, np.ndarray]:
@@ -49,7 +50,7 @@ def l1_bradley_terry(D: np.ndarray, l1: float, l2: float = 1.0) -> np.ndarray:
 
 def sparse_bradley_terry(D: np.ndarray, k: int = DEFAULT_TOP_K, steps: int = 14) -> np.ndarray:
     """The L1 strength, by bisection, that leaves at most k non-zero weights (select's when none is left)."""
-    low, high, best = 0.0, float(np.abs(D / np.maximum(np.sqrt((D ** 2).mean(axis=0)), 1e-8)).sum(axis=0).max()), None
+    low, high, best = 0.0, float(np.abs(D / rms_scale(D)).sum(axis=0).max()), None
     for _ in range(steps):
         strength = (low + high) / 2
         w = l1_bradley_terry(D, strength)
@@ -60,15 +61,43 @@ def sparse_bradley_terry(D: np.ndarray, k: int = DEFAULT_TOP_K, steps: int = 14)
     return best if best is not None and np.any(best) else solve(D, "select")
 
 
+def contrast_select(D: np.ndarray, k: int = DEFAULT_TOP_K) -> np.ndarray:
+    """`select` over single attributes and contrasts of two (r_a - r_b: "a rather than b"), at most k decoded.
+
+    A contrast is log p(y | s_a) - log p(y | s_b), the base prompt cancelling, so a weight w on it is
+    +w on a and -w on b and mixes into decoding like any two attributes. Features are taken by |t| while
+    the attributes they use fit in k; their weights are Drift's closed form over the features taken.
+    """
+    m = D.shape[1]
+    first, second = np.triu_indices(m, 1)
+    features = np.hstack([D, D[:, first] - D[:, second]])
+    t = np.abs(features.mean(axis=0)) / np.maximum(features.std(axis=0), 1e-12)
+    taken, used = [], set()
+    for f in np.argsort(-t, kind="stable"):
+        attributes = {int(f)} if f < m else {int(first[f - m]), int(second[f - m])}
+        if len(used | attributes) <= k:
+            taken.append(int(f))
+            used |= attributes
+        if len(used) == k:
+            break
+    weights = np.zeros(m)
+    for f, w in zip(taken, solve(features[:, taken], "drift")):
+        if f < m:
+            weights[f] += w
+        else:
+            weights[first[f - m]] += w
+            weights[second[f - m]] -= w
+    return weights
+
+
 def weights_of(method: str, D: np.ndarray) -> np.ndarray:
     """The weights `profile fit` would store for these training differences (n_pairs, n_attributes)."""
     if method == "fit":  # the default: screening while scoring, then select on the attributes kept
-        result = screen(len(D), D.shape[1], lambda rows, columns: D[np.ix_(rows, columns)], ScreeningPlan())
-        weights = np.zeros(D.shape[1])
-        weights[result.kept] = solve(result.differences[:, result.kept], "select")
-        return weights
+        return default_fit_weights(D)
     if method == "auto":
         return fit_weights(D, "auto").weights
+    if method == "contrast select (single attributes and a-rather-than-b pairs)":
+        return contrast_select(D)
     if method.startswith("sparse bt"):
         return sparse_bradley_terry(D)
     if method == "select among attributes with mean > 0":  # a profile that only steers toward styles
@@ -113,7 +142,8 @@ def main() -> None:
           f"accuracy with all weights / with the {DEFAULT_TOP_K} decoding mixes\n")
     print("| method | " + " | ".join(f"n={n}" for n in SIZES) + " |")
     print("|---|" + "---|" * len(SIZES))
-    for method in METHODS:
+    chosen = os.environ.get("METHODS")  # e.g. METHODS="fit,select": a subset, by name, comma-separated
+    for method in METHODS if not chosen else [m for m in METHODS if m.split(" (")[0] in chosen.split(",")]:
         cells = []
         for size in SIZES:
             full, decoded = [], []

@@ -1,12 +1,15 @@
 """Give a profile that only points away one attribute that points toward the user, and judge the steering (issue 12).
 
-    PYTHONPATH=. .venv/bin/python scripts/toward_attribute_study.py ../shared/data/dsp/dsp_dev.json USER N_PROMPTS OUT.json
+    PYTHONPATH=.:scripts .venv/bin/python scripts/toward_attribute_study.py ../shared/data/dsp/dsp_dev.json USER N_PROMPTS OUT.json [fitted]
 
 The default 8-token profile from the user's first 50 DSP pairs (as `eval generate` fits it, from the
 cache that `scripts/dsp_generate.sh` builds: out/dsp_eval8_decay1/cache.json), plus an exemplar attribute
 (the base prompt asking for the style of the openings of 3 of the user's own chosen training answers,
 `attributes.exemplar_prompt`) forced into the steering set with a positive weight equal to the mean
-|weight| of the 7 selected. Nothing is scored: the forced weight is a choice, not a fit. Drift answers the
+|weight| of the 7 selected. Nothing is scored: the forced weight is a choice, not a fit. With `fitted`, the
+8 weights are instead Drift's closed form over the 7 and the exemplar on training pairs 3-49 (the ones the
+exemplars do not quote), from the exemplar scores committed by `scripts/exemplar_weight_study.py score`
+(docs/data/dsp_exemplar_token_scores.npz; the same exemplars). Drift answers the
 next N_PROMPTS prompts (same seed and settings as `eval generate`), judged against plain by TF-IDF and
 MiniLM; the report is a USER.json like `eval generate --json`'s, so `compare_generation_runs.py` pairs it
 with the 8-token run (docs/data/dsp_generate_160p_drift_8tok.json.gz).
@@ -29,10 +32,25 @@ from edge_drift.judging import evaluate_generation
 from edge_drift.profile import AttributeStat
 from edge_drift.rewards import screened_differences
 from edge_drift.screening import ScreeningPlan
+from edge_drift.solvers import drift_closed_form
 
 CACHE = Path("out/dsp_eval8_decay1/cache.json")
 N_TRAIN = 50
 N_EXEMPLARS = 3
+
+
+def fit_exemplar_weight(data: str, user: str, profile, names: list[str]) -> float:
+    """Refit the selected weights with the exemplar attribute (closed form on training pairs 3-49); its weight."""
+    from exemplar_weight_study import N_EXEMPLARS as QUOTED, exemplar_differences
+
+    assert QUOTED == N_EXEMPLARS
+    D, e = exemplar_differences(data)[user]
+    kept = [names.index(a.name) for a in profile.selected]
+    # training pairs 3-49: the exemplar's scores start after the quoted pairs, D's include them
+    weights = drift_closed_form(np.column_stack([D[N_EXEMPLARS:N_TRAIN][:, kept], e[:N_TRAIN - N_EXEMPLARS]]))
+    for stat, w in zip(profile.selected, weights[:-1]):
+        stat.weight = round(float(w), 6)
+    return float(weights[-1])
 
 
 def main() -> None:
@@ -48,13 +66,15 @@ def main() -> None:
                                        kept=result.kept, screening=result.summary(attributes.names, ScreeningPlan()),
                                        max_response_tokens=8, position_decay=1.0)
     weight = float(np.mean([abs(a.weight) for a in profile.selected]))
+    if len(sys.argv) > 5 and sys.argv[5] == "fitted":
+        weight = fit_exemplar_weight(data, name, profile, attributes.names)
     prompt = exemplar_prompt(attributes.base, [p.chosen for p in train[:N_EXEMPLARS]])
     profile.attributes.append(AttributeStat("exemplars", prompt, round(weight, 6), 0.0, True))
     with Assistant(engine) as assistant:
         report = evaluate_generation(assistant, profile, pairs, prompts, ["drift"], SamplingSettings(max_tokens=64, seed=1),
                                      embedding_judge=True)
     report.update(user=name, n_train=N_TRAIN, beta=profile.beta, solver=profile.solver,
-                  profile_top=[f"{a.name} {a.weight:+.2f}" for a in profile.selected])
+                  profile_top=[f"{a.name} {a.weight:+.2f}" for a in profile.selected], exemplar_weight=weight)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report))
     print(json.dumps({k: report[k] for k in ("user", "profile_top", "results")}, indent=1))
