@@ -55,7 +55,7 @@ def dsp_pairs(queries: Sequence[Query], user: str, seed: int) -> list[Pair]:
 
 
 # -- `edge-drift eval prefs`: few-shot preference accuracy of every method on held-out pairs ------------
-EVAL_METHODS = ("fit", "select", "drift", "bt", "auto", "logreg", "logprob", "length", "chance")
+EVAL_METHODS = ("fit", "select", "drift", "bt", "contrast", "auto", "logreg", "logprob", "length", "chance")
 
 
 @dataclass
@@ -116,7 +116,7 @@ def method_accuracy(method: str, features: PairFeatures, train: np.ndarray, test
     differences = features.chosen - features.rejected
     if method == "fit":
         return pairwise_accuracy(differences[test], default_fit_weights(differences[train]))
-    if method in ("select", "drift", "bt"):
+    if method in ("select", "drift", "bt", "contrast"):
         return pairwise_accuracy(differences[test], solve(differences[train], method))
     if method == "auto":  # what `profile fit --solver auto` would keep, chosen by CV on the train pairs only
         return pairwise_accuracy(differences[test], fit_weights(differences[train], "auto").weights)
@@ -264,7 +264,7 @@ def evaluate_generation_on(engine, data: Path, fmt: str, user: str | None, strat
                            solver: str = DEFAULT_SOLVER) -> dict:
     """Fit a profile on the first n_train pairs, answer the next n_prompts prompts, judge against plain.
 
-    The fit is what `profile fit --solver SOLVER` does (screening unless the solver is bt). `beta`
+    The fit is what `profile fit --solver SOLVER` does (screening unless the solver is bt or contrast). `beta`
     overrides the fitted profile's steering strength (drift's), as `generate --beta` would.
     """
     from .assistant import Assistant

@@ -42,8 +42,9 @@ NO_SCREENING = ScreeningPlan(after_pairs=0)
 
 
 def default_plan(solver: str) -> ScreeningPlan:
-    """Screening for a new fit: on, except for `bt`, whose dense weights rank worse on screened rewards."""
-    return NO_SCREENING if solver == "bt" else ScreeningPlan()
+    """Screening for a new fit: on, except for `bt`, whose dense weights rank worse on screened rewards, and
+    `contrast`, whose best pairs are rarely the attributes strongest alone (docs/RESULTS.md, "Contrasts")."""
+    return NO_SCREENING if solver in ("bt", "contrast") else ScreeningPlan()
 
 
 def signal_strength(differences: np.ndarray) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""Attribute weights from reward differences: Drift's closed form, on the strongest attributes (`select`), Bradley-Terry, `auto`."""
+"""Attribute weights from reward differences: Drift's closed form, on the strongest attributes (`select`) or
+attribute contrasts (`contrast`), Bradley-Terry, `auto`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,7 +8,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
-SOLVERS = ("select", "drift", "bt", "auto")
+SOLVERS = ("select", "drift", "bt", "contrast", "auto")
 DEFAULT_SOLVER = "select"  # docs/RESULTS.md, "Choosing the default solver"
 SELECT_K = 7  # attributes `select` keeps: as many as decoding mixes by default (profile.DEFAULT_TOP_K)
 AUTO_MIN_PAIRS = 10  # below this, cross-validation folds are too small to choose between solvers
@@ -52,6 +53,8 @@ def solve(differences: np.ndarray, solver: str, k: int = SELECT_K) -> np.ndarray
         return drift_closed_form(differences)
     if solver == "bt":
         return bradley_terry(differences)
+    if solver == "contrast":
+        return contrast_select(differences, k)
     raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")
 
 
@@ -130,3 +133,39 @@ def select_top(differences: np.ndarray, k: int) -> np.ndarray:
     weights = np.zeros(D.shape[1])
     weights[keep] = drift_closed_form(D[:, keep])
     return weights
+
+
+def contrast_select(differences: np.ndarray, k: int) -> np.ndarray:
+    """`select` over single attributes and contrasts of two ("a rather than b": r_a - r_b), k attributes at most.
+
+    Every system prompt moves the sLM's log-probs of both answers a little alike, so attribute rewards
+    share noise (and, for some users, all point away from every style: docs/RESULTS.md, "Why academy and
+    business steer less"); a contrast cancels what two attributes share, and is still mixable: its
+    weight w is +w on a and -w on b, the base prompt cancelling. Features are taken by largest |t| while
+    the attributes they use fit in k; Drift's closed form weighs the features taken, and the attribute
+    weights are rescaled to unit norm like every solver's.
+    """
+    from .screening import signal_strength
+
+    D = np.asarray(differences, dtype=np.float64)
+    m = D.shape[1]
+    first, second = np.triu_indices(m, 1)
+    features = np.hstack([D, D[:, first] - D[:, second]])
+    taken: list[int] = []
+    used: set[int] = set()
+    for f in np.argsort(-signal_strength(features), kind="stable"):
+        attributes = {int(f)} if f < m else {int(first[f - m]), int(second[f - m])}
+        if len(used | attributes) <= k:
+            taken.append(int(f))
+            used |= attributes
+        if len(used) >= min(k, m):
+            break
+    weights = np.zeros(m)
+    for f, w in zip(taken, drift_closed_form(features[:, taken])):
+        if f < m:
+            weights[f] += w
+        else:
+            weights[first[f - m]] += w
+            weights[second[f - m]] -= w
+    norm = np.linalg.norm(weights)
+    return weights / norm if norm > 0 else weights

@@ -1,7 +1,7 @@
 """Compare profile estimators on the committed DSP scores (pure numpy, seconds): issue 12's solver study.
 
     gunzip -c docs/data/dsp_scores_32tok.json.gz > out/dsp_eval/cache.json
-    python scripts/solver_study.py ../shared/data/dsp/dsp_dev.json out/dsp_eval/cache.json [seeds] [screening]
+    python scripts/solver_study.py ../shared/data/dsp/dsp_dev.json out/dsp_eval/cache.json [seeds] [screening [SOLVER]]
 
 REGISTERS=1 in the environment uses the default 48 attributes instead of the paper's 41.
 The second form compares screening plans (after, keep, recheck) with the full `select` fit and the
@@ -271,8 +271,9 @@ if __name__ == "__main__":
 
         plans = [ScreeningPlan(*p) for p in [(6, 12, 25), (6, 14, 25), (6, 16, 25), (6, 20, 25), (8, 12, 25),
                                              (8, 14, 25), (5, 14, 25), (6, 12, 10), (6, 14, 0), (4, 16, 25),
-                                             (6, 24, 25), (10, 20, 25), (6, 20, 10)]]
+                                             (6, 24, 25), (10, 20, 25), (6, 20, 10), (6, 30, 25)]]
+        solver = sys.argv[5] if len(sys.argv) > 5 else "select"  # or contrast: which solver fits the kept attributes
         screening_study(features(sys.argv[1], sys.argv[2]), int(sys.argv[3]), sizes=(10, 25, 50, 100),
-                        plans=plans, n_test=100, fits={"select": lambda D: solvers.select_top(D, 7)})
+                        plans=plans, n_test=100, fits={solver: lambda D: solvers.solve(D, solver, 7)})
     else:
         main()

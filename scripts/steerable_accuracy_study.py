@@ -61,35 +61,6 @@ def sparse_bradley_terry(D: np.ndarray, k: int = DEFAULT_TOP_K, steps: int = 14)
     return best if best is not None and np.any(best) else solve(D, "select")
 
 
-def contrast_select(D: np.ndarray, k: int = DEFAULT_TOP_K) -> np.ndarray:
-    """`select` over single attributes and contrasts of two (r_a - r_b: "a rather than b"), at most k decoded.
-
-    A contrast is log p(y | s_a) - log p(y | s_b), the base prompt cancelling, so a weight w on it is
-    +w on a and -w on b and mixes into decoding like any two attributes. Features are taken by |t| while
-    the attributes they use fit in k; their weights are Drift's closed form over the features taken.
-    """
-    m = D.shape[1]
-    first, second = np.triu_indices(m, 1)
-    features = np.hstack([D, D[:, first] - D[:, second]])
-    t = np.abs(features.mean(axis=0)) / np.maximum(features.std(axis=0), 1e-12)
-    taken, used = [], set()
-    for f in np.argsort(-t, kind="stable"):
-        attributes = {int(f)} if f < m else {int(first[f - m]), int(second[f - m])}
-        if len(used | attributes) <= k:
-            taken.append(int(f))
-            used |= attributes
-        if len(used) == k:
-            break
-    weights = np.zeros(m)
-    for f, w in zip(taken, solve(features[:, taken], "drift")):
-        if f < m:
-            weights[f] += w
-        else:
-            weights[first[f - m]] += w
-            weights[second[f - m]] -= w
-    return weights
-
-
 def weights_of(method: str, D: np.ndarray) -> np.ndarray:
     """The weights `profile fit` would store for these training differences (n_pairs, n_attributes)."""
     if method == "fit":  # the default: screening while scoring, then select on the attributes kept
@@ -97,7 +68,7 @@ def weights_of(method: str, D: np.ndarray) -> np.ndarray:
     if method == "auto":
         return fit_weights(D, "auto").weights
     if method == "contrast select (single attributes and a-rather-than-b pairs)":
-        return contrast_select(D)
+        return solve(D, "contrast")
     if method.startswith("sparse bt"):
         return sparse_bradley_terry(D)
     if method == "select among attributes with mean > 0":  # a profile that only steers toward styles

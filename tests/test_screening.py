@@ -76,3 +76,10 @@ def test_screening_is_incremental_and_can_be_turned_off():
     assert prefix.full_rows == [r for r in whole.full_rows if r < 20]
     off = screen(25, D.shape[1], counting_scorer(D)[0], NO_SCREENING)
     assert len(off.kept) == D.shape[1] and np.isfinite(off.differences).all()
+
+
+def test_solvers_that_need_every_attribute_fit_unscreened_by_default():
+    from edge_drift.screening import default_plan
+
+    assert default_plan("select") == ScreeningPlan()
+    assert default_plan("bt") == NO_SCREENING and default_plan("contrast") == NO_SCREENING

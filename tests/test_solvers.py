@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_drift.solvers import (as_decoded, bradley_terry, cross_validated_accuracy, drift_closed_form, fit_weights,
-                                pairwise_accuracy, top_k)
+from edge_drift.solvers import (as_decoded, bradley_terry, contrast_select, cross_validated_accuracy, drift_closed_form,
+                                fit_weights, pairwise_accuracy, select_top, solve, top_k)
 
 
 def synthetic(n: int, k: int = 8, seed: int = 0, noise: float = 1.0):
@@ -83,3 +83,31 @@ def test_cross_validation_scores_only_the_weights_that_steer():
 
 def test_top_k_picks_largest_magnitudes():
     assert top_k(np.array([0.1, -0.9, 0.5, 0.05]), 2).tolist() == [1, 2]
+
+
+def contrast_data(n: int, seed: int) -> np.ndarray:
+    """Attributes 0 and 1 share a large noise (as every system prompt moves both answers alike) and differ by
+    a small always-positive signal; 2 and 3 are weak signals. Alone, 0 and 1 look like noise."""
+    rng = np.random.default_rng(seed)
+    shared = 3.0 * rng.normal(size=n)
+    return np.stack([shared + 0.5 + 0.3 * rng.normal(size=n), shared + 0.3 * rng.normal(size=n),
+                     0.2 + rng.normal(size=n), -0.2 + rng.normal(size=n)], axis=1)
+
+
+def test_contrast_finds_a_rather_than_b_where_select_sees_noise():
+    train, test = contrast_data(60, seed=0), contrast_data(400, seed=1)
+    w = solve(train, "contrast", k=2)
+    assert np.isclose(np.linalg.norm(w), 1.0) and np.count_nonzero(w) == 2
+    np.testing.assert_allclose(w, [np.sqrt(0.5), -np.sqrt(0.5), 0.0, 0.0])  # +w on 0, -w on 1: one contrast
+    assert pairwise_accuracy(test, w) > 0.82  # the contrast's own ceiling: P(0.5 + N(0, 0.42) > 0) = 0.88
+    assert pairwise_accuracy(test, select_top(train, 2)) < 0.7
+    assert fit_weights(train, "contrast", k=2).cv_accuracy > 0.82  # what it ranks with is what steers
+
+
+def test_contrast_keeps_at_most_k_attributes_and_can_take_single_ones():
+    _, differences = synthetic(80, k=8, noise=2.0)
+    for k in (1, 3, 7):
+        w = contrast_select(differences, k)
+        assert 0 < np.count_nonzero(w) <= k and np.isclose(np.linalg.norm(w), 1.0)
+    # one attribute: no contrast fits, so it is select's single strongest attribute
+    np.testing.assert_allclose(np.abs(contrast_select(differences, 1)), np.abs(select_top(differences, 1)))

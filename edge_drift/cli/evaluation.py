@@ -91,7 +91,7 @@ def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, custom, mod
 @click.option("--beta", type=Knob("beta"), default=None,
               help=f"drift's strength for the fitted profile; larger = closer to plain [default: {DEFAULT_BETA}].")
 @click.option("--solver", type=click.Choice(SOLVERS), default=DEFAULT_SOLVER, show_default=True,
-              help="How the profile is fitted, as `profile fit --solver` (bt scores every attribute).")
+              help="How the profile is fitted, as `profile fit --solver` (bt and contrast score every attribute).")
 @click.option("--model", default="default", show_default=True, help=MODEL_HELP)
 @click.option("--cache", "cache_file", default=None, type=click.Path(dir_okay=False),
               help="Reuse/keep scored log-probs in this JSON file.")

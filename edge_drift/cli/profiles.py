@@ -87,11 +87,12 @@ def describe_moves(report, n: int = 3) -> str:
 @click.option("--top-k", default=None, type=click.IntRange(1), help="Attributes used for decoding [default: 7].")
 @click.option("--solver", type=click.Choice(SOLVERS), default=DEFAULT_SOLVER, show_default=True,
               help="select: closed form on the top-k most consistent attributes; drift: closed form d/||d|| "
-                   "on all; bt: regularised Bradley-Terry; auto: best cross-validated.")
+                   "on all; bt: regularised Bradley-Terry; contrast: select over attributes and 'a rather than "
+                   "b' pairs; auto: best cross-validated of select, drift, bt.")
 @click.option("--screening/--no-screening", default=None,
               help=f"After {SCREEN_AFTER_PAIRS} pairs scored with every attribute, score later pairs only with "
                    f"the {SCREEN_KEEP} strongest (about 3x faster; every {RECHECK_EVERY}th pair is rechecked in full) "
-                   f"[default: on, except with --solver bt, which weighs every attribute].")
+                   f"[default: on, except with --solver bt or contrast, which need every attribute].")
 @click.option("--max-response-tokens", default=None, type=click.IntRange(1),
               help=f"Truncate answers to this many tokens when scoring [default: the profile's, else "
                    f"{DEFAULT_MAX_RESPONSE_TOKENS}].")
