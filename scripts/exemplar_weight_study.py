@@ -1,6 +1,6 @@
 """A fitted weight for the exemplar attribute: does steering toward the user's own answers rank better? (issue 12)
 
-    PYTHONPATH=.:scripts .venv/bin/python scripts/exemplar_weight_study.py score ../shared/data/dsp/dsp_dev.json   # ~15 min
+    PYTHONPATH=.:scripts .venv/bin/python scripts/exemplar_weight_study.py score ../shared/data/dsp/dsp_dev.json   # ~13 min
     PYTHONPATH=.:scripts .venv/bin/python scripts/exemplar_weight_study.py study ../shared/data/dsp/dsp_dev.json [seeds]  # seconds
 
 The exemplar attribute (`attributes.exemplar_prompt`: the base prompt asking for the style of the
