@@ -91,6 +91,11 @@ def exemplar_differences(data: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     return out
 
 
+def fitted_exemplar_weights(D: np.ndarray, e: np.ndarray, kept: list[int]) -> np.ndarray:
+    """Drift's closed form over the kept attributes' differences and the exemplar's: len(kept) + 1 weights."""
+    return drift_closed_form(np.column_stack([D[:, kept], e]))
+
+
 def with_exemplar(D: np.ndarray, e: np.ndarray, method: str, quoted: np.ndarray) -> np.ndarray:
     """Weights over the 48 attributes + the exemplar (last), at most 8 non-zero: what decoding would mix.
 
@@ -111,13 +116,13 @@ def with_exemplar(D: np.ndarray, e: np.ndarray, method: str, quoted: np.ndarray)
     elif method == "exemplar alone":
         weights[-1] = 1.0
     elif method == "fit's 7 + exemplar, closed form (fitted weight)":
-        weights[kept + [X.shape[1] - 1]] = drift_closed_form(X[:, kept + [X.shape[1] - 1]])
+        weights[kept + [-1]] = fitted_exemplar_weights(D, e, kept)
     elif method == "fit's 7 + exemplar at mean |w| (the forced weight)":
         weights[:-1] = fit
         weights[-1] = np.abs(fit[kept]).mean()
     elif method == "fitted exemplar only when every weight is negative":
         if np.all(fit[kept] < 0):
-            weights[kept + [X.shape[1] - 1]] = drift_closed_form(X[:, kept + [X.shape[1] - 1]])
+            weights[kept + [-1]] = fitted_exemplar_weights(D, e, kept)
         else:
             weights[:-1] = fit
     elif method == "select's 6 + exemplar, closed form":

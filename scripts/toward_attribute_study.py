@@ -32,7 +32,6 @@ from edge_drift.judging import evaluate_generation
 from edge_drift.profile import AttributeStat
 from edge_drift.rewards import screened_differences
 from edge_drift.screening import ScreeningPlan
-from edge_drift.solvers import drift_closed_form
 
 CACHE = Path("out/dsp_eval8_decay1/cache.json")
 N_TRAIN = 50
@@ -41,13 +40,13 @@ N_EXEMPLARS = 3
 
 def fit_exemplar_weight(data: str, user: str, profile, names: list[str]) -> float:
     """Refit the selected weights with the exemplar attribute (closed form on training pairs 3-49); its weight."""
-    from exemplar_weight_study import N_EXEMPLARS as QUOTED, exemplar_differences
+    from exemplar_weight_study import N_EXEMPLARS as QUOTED, exemplar_differences, fitted_exemplar_weights
 
     assert QUOTED == N_EXEMPLARS
     D, e = exemplar_differences(data)[user]
     kept = [names.index(a.name) for a in profile.selected]
     # training pairs 3-49: the exemplar's scores start after the quoted pairs, D's include them
-    weights = drift_closed_form(np.column_stack([D[N_EXEMPLARS:N_TRAIN][:, kept], e[:N_TRAIN - N_EXEMPLARS]]))
+    weights = fitted_exemplar_weights(D[N_EXEMPLARS:N_TRAIN], e[:N_TRAIN - N_EXEMPLARS], kept)
     for stat, w in zip(profile.selected, weights[:-1]):
         stat.weight = round(float(w), 6)
     return float(weights[-1])
