@@ -53,6 +53,11 @@ def jobs_for(pairs, system: str) -> list[Job]:
 
 
 def score(data: str) -> None:
+    score_user_prompts({user: exemplar_setup(data, user) for user in DSP_DOMAINS}, SCORES)
+
+
+def score_user_prompts(setups: dict, path: Path) -> None:
+    """Score each user's (system prompt, pairs), chosen and rejected, per token up to 64, into `path` (.npz)."""
     from edge_drift.engine import Engine
     from edge_drift.rewards import SCORING_SEQUENCES, tokenize_job
 
@@ -60,8 +65,7 @@ def score(data: str) -> None:
     keys, rows = [], []
     began = time.perf_counter()
     with engine.context(SCORING_SEQUENCES, 1024) as ctx:
-        for user in DSP_DOMAINS:
-            prompt, pairs = exemplar_setup(data, user)
+        for user, (prompt, pairs) in setups.items():
             for start in range(0, len(pairs), 10):  # one pair-group of 10 per call keeps the batch full
                 jobs = jobs_for(pairs[start:start + 10], prompt)
                 for job, scores in zip(jobs, ctx.score([tokenize_job(engine, job, MAX_TOKENS) for job in jobs])):
@@ -70,24 +74,31 @@ def score(data: str) -> None:
                     keys.append(job.key)
                     rows.append(row)
                 print(f"{user}: {start + 10}/{len(pairs)} pairs, {time.perf_counter() - began:.0f} s", file=sys.stderr, flush=True)
-    np.savez_compressed(SCORES, keys=np.array(keys), logprobs=np.array(rows, dtype=np.float16),
+    np.savez_compressed(path, keys=np.array(keys), logprobs=np.array(rows, dtype=np.float16),
                         slm_sha256=np.array(engine.identity.sha256))
-    print(f"wrote {SCORES} ({len(keys)} jobs) in {time.perf_counter() - began:.0f} s")
+    print(f"wrote {path} ({len(keys)} jobs) in {time.perf_counter() - began:.0f} s")
 
 
 def exemplar_differences(data: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per user: (200, 48) attribute differences (the 3 quoted pairs first) and (197,) exemplar differences
     of the other pairs, 8-token flat sums."""
+    return prompt_differences(data, {user: exemplar_setup(data, user) for user in DSP_DOMAINS}, SCORES)
+
+
+def prompt_differences(data: str, setups: dict, path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """Per user: (200, 48) attribute differences and the differences of the user's own prompt (scored into
+    `path` by `score_user_prompts`) on its pairs, both 8-token flat sums of reward, chosen minus rejected."""
     attributes = load_attribute_set()
-    rows = chunk_rows(CUTOFF, [SCORES])
+    rows = chunk_rows(CUTOFF, [path])
     base_rows = chunk_rows(CUTOFF)
     out = {}
-    for user, D in token_differences(data, CUTOFF).items():
-        prompt, pairs = exemplar_setup(data, user)
-        exemplar = np.nan_to_num(np.array([rows[j.key] for j in jobs_for(pairs, prompt)])).sum(axis=1)
+    per_user = token_differences(data, CUTOFF)
+    for user, (prompt, pairs) in setups.items():
+        D = per_user[user]
+        own = np.nan_to_num(np.array([rows[j.key] for j in jobs_for(pairs, prompt)])).sum(axis=1)
         base = np.nan_to_num(np.array([base_rows[j.key] for j in jobs_for(pairs, attributes.base)])).sum(axis=1)
-        reward = (exemplar - base).reshape(len(pairs), 2)
-        out[user] = (D[:, :, :CUTOFF].sum(axis=2), reward[:, 0] - reward[:, 1])  # D keeps the quoted pairs first
+        reward = (own - base).reshape(len(pairs), 2)
+        out[user] = (D[:, :, :CUTOFF].sum(axis=2), reward[:, 0] - reward[:, 1])
     return out
 
 

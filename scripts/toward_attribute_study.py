@@ -1,6 +1,6 @@
 """Give a profile that only points away one attribute that points toward the user, and judge the steering (issue 12).
 
-    PYTHONPATH=.:scripts .venv/bin/python scripts/toward_attribute_study.py ../shared/data/dsp/dsp_dev.json USER N_PROMPTS OUT.json [fitted]
+    PYTHONPATH=.:scripts .venv/bin/python scripts/toward_attribute_study.py ../shared/data/dsp/dsp_dev.json USER N_PROMPTS OUT.json [fitted|written|contrast]
 
 The default 8-token profile from the user's first 50 DSP pairs (as `eval generate` fits it, from the
 cache that `scripts/dsp_generate.sh` builds: out/dsp_eval8_decay1/cache.json), plus an exemplar attribute
@@ -9,7 +9,13 @@ cache that `scripts/dsp_generate.sh` builds: out/dsp_eval8_decay1/cache.json), p
 |weight| of the 7 selected. Nothing is scored: the forced weight is a choice, not a fit. With `fitted`, the
 8 weights are instead Drift's closed form over the 7 and the exemplar on training pairs 3-49 (the ones the
 exemplars do not quote), from the exemplar scores committed by `scripts/exemplar_weight_study.py score`
-(docs/data/dsp_exemplar_token_scores.npz; the same exemplars). Drift answers the
+(docs/data/dsp_exemplar_token_scores.npz; the same exemplars). With `written`, the added attribute is
+instead the one written from the 50 training pairs (`attributes.written_prompt`), and the 8 weights are
+Drift's closed form over the 7 and it on those pairs, from the scores committed by
+`scripts/written_attribute_study.py score` (docs/data/dsp_written_token_scores.npz). With `contrast`, it adds
+the written attribute with +w and its reverse (the same template written from the rejected answers' words)
+with -w, w fitted on the contrast "written rather than reverse" (its scores:
+docs/data/dsp_written_reverse_token_scores.npz). Drift answers the
 next N_PROMPTS prompts (same seed and settings as `eval generate`), judged against plain by TF-IDF and
 MiniLM; the report is a USER.json like `eval generate --json`'s, so `compare_generation_runs.py` pairs it
 with the 8-token run (docs/data/dsp_generate_160p_drift_8tok.json.gz).
@@ -23,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from edge_drift.assistant import Assistant
-from edge_drift.attributes import exemplar_prompt, load_attribute_set
+from edge_drift.attributes import exemplar_prompt, load_attribute_set, written_prompt
 from edge_drift.decoding import SamplingSettings
 from edge_drift.engine import Engine
 from edge_drift.evaluation import load_cache, user_pairs
@@ -52,6 +58,23 @@ def fit_exemplar_weight(data: str, user: str, profile, names: list[str]) -> floa
     return float(weights[-1])
 
 
+def fit_written_weight(data: str, user: str, profile, names: list[str], contrast: bool) -> float:
+    """Refit the selected weights with the written attribute, or with "written rather than reverse" (closed
+    form on the 50 training pairs, which wrote both prompts); the added feature's weight."""
+    from exemplar_weight_study import fitted_exemplar_weights, prompt_differences
+    from written_attribute_study import N_WRITERS, REVERSE_SCORES, SCORES, written_setup
+
+    assert N_WRITERS == N_TRAIN
+    D, feature = prompt_differences(data, {user: written_setup(data, user)}, SCORES)[user]
+    if contrast:
+        feature = feature - prompt_differences(data, {user: written_setup(data, user, reverse=True)}, REVERSE_SCORES)[user][1]
+    kept = [names.index(a.name) for a in profile.selected]
+    weights = fitted_exemplar_weights(D[:N_TRAIN], feature[:N_TRAIN], kept)
+    for stat, weight in zip(profile.selected, weights[:-1]):
+        stat.weight = round(float(weight), 6)
+    return float(weights[-1])
+
+
 def main() -> None:
     data, user, n_prompts, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), Path(sys.argv[4])
     engine = Engine()
@@ -64,16 +87,24 @@ def main() -> None:
     profile = profile_from_differences(name, engine.identity.to_dict(), attributes, result.differences,
                                        kept=result.kept, screening=result.summary(attributes.names, ScreeningPlan()),
                                        max_response_tokens=8, position_decay=1.0)
-    weight = float(np.mean([abs(a.weight) for a in profile.selected]))
-    if len(sys.argv) > 5 and sys.argv[5] == "fitted":
-        weight = fit_exemplar_weight(data, name, profile, attributes.names)
-    prompt = exemplar_prompt(attributes.base, [p.chosen for p in train[:N_EXEMPLARS]])
-    profile.attributes.append(AttributeStat("exemplars", prompt, round(weight, 6), 0.0, True))
+    mode = sys.argv[5] if len(sys.argv) > 5 else "forced"
+    chosen, rejected = [p.chosen for p in train], [p.rejected for p in train]
+    if mode in ("written", "contrast"):
+        weight = fit_written_weight(data, name, profile, attributes.names, contrast=mode == "contrast")
+        added, prompt = "written", written_prompt(attributes.base, chosen, rejected)
+        if mode == "contrast":  # mixed as +w and -w: the base prompt and the template cancel
+            reverse = written_prompt(attributes.base, rejected, chosen)
+            profile.attributes.append(AttributeStat("written_reverse", reverse, round(-weight, 6), 0.0, True))
+    else:
+        weight = (fit_exemplar_weight(data, name, profile, attributes.names) if mode == "fitted"
+                  else float(np.mean([abs(a.weight) for a in profile.selected])))
+        added, prompt = "exemplars", exemplar_prompt(attributes.base, [p.chosen for p in train[:N_EXEMPLARS]])
+    profile.attributes.append(AttributeStat(added, prompt, round(weight, 6), 0.0, True))
     with Assistant(engine) as assistant:
         report = evaluate_generation(assistant, profile, pairs, prompts, ["drift"], SamplingSettings(max_tokens=64, seed=1),
                                      embedding_judge=True)
     report.update(user=name, n_train=N_TRAIN, beta=profile.beta, solver=profile.solver,
-                  profile_top=[f"{a.name} {a.weight:+.2f}" for a in profile.selected], exemplar_weight=weight)
+                  profile_top=[f"{a.name} {a.weight:+.2f}" for a in profile.selected], added_weight=weight, added=added)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report))
     print(json.dumps({k: report[k] for k in ("user", "profile_top", "results")}, indent=1))
