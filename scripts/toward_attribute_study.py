@@ -1,6 +1,6 @@
 """Give a profile that only points away one attribute that points toward the user, and judge the steering (issue 12).
 
-    PYTHONPATH=.:scripts .venv/bin/python scripts/toward_attribute_study.py ../shared/data/dsp/dsp_dev.json USER N_PROMPTS OUT.json [fitted|written|contrast]
+    PYTHONPATH=.:scripts .venv/bin/python scripts/toward_attribute_study.py ../shared/data/dsp/dsp_dev.json USER N_PROMPTS OUT.json [fitted|written|contrast|contrast-forced]
 
 The default 8-token profile from the user's first 50 DSP pairs (as `eval generate` fits it, from the
 cache that `scripts/dsp_generate.sh` builds: out/dsp_eval8_decay1/cache.json), plus an exemplar attribute
@@ -15,7 +15,8 @@ Drift's closed form over the 7 and it on those pairs, from the scores committed 
 `scripts/written_attribute_study.py score` (docs/data/dsp_written_token_scores.npz). With `contrast`, it adds
 the written attribute with +w and its reverse (the same template written from the rejected answers' words)
 with -w, w fitted on the contrast "written rather than reverse" (its scores:
-docs/data/dsp_written_reverse_token_scores.npz). Drift answers the
+docs/data/dsp_written_reverse_token_scores.npz); `contrast-forced` keeps the 7 weights and gives the
+contrast the mean |weight| of the 7, as the forced exemplar run did. Drift answers the
 next N_PROMPTS prompts (same seed and settings as `eval generate`), judged against plain by TF-IDF and
 MiniLM; the report is a USER.json like `eval generate --json`'s, so `compare_generation_runs.py` pairs it
 with the 8-token run (docs/data/dsp_generate_160p_drift_8tok.json.gz).
@@ -89,10 +90,11 @@ def main() -> None:
                                        max_response_tokens=8, position_decay=1.0)
     mode = sys.argv[5] if len(sys.argv) > 5 else "forced"
     chosen, rejected = [p.chosen for p in train], [p.rejected for p in train]
-    if mode in ("written", "contrast"):
-        weight = fit_written_weight(data, name, profile, attributes.names, contrast=mode == "contrast")
+    if mode in ("written", "contrast", "contrast-forced"):
+        weight = (float(np.mean([abs(a.weight) for a in profile.selected])) if mode == "contrast-forced"
+                  else fit_written_weight(data, name, profile, attributes.names, contrast=mode == "contrast"))
         added, prompt = "written", written_prompt(attributes.base, chosen, rejected)
-        if mode == "contrast":  # mixed as +w and -w: the base prompt and the template cancel
+        if mode.startswith("contrast"):  # mixed as +w and -w: the base prompt and the template cancel
             reverse = written_prompt(attributes.base, rejected, chosen)
             profile.attributes.append(AttributeStat("written_reverse", reverse, round(-weight, 6), 0.0, True))
     else:
