@@ -1,14 +1,17 @@
 """An attribute written from the user's own pairs: does it rank, and does it point toward the user? (issue 12)
 
-    PYTHONPATH=.:scripts .venv/bin/python scripts/written_attribute_study.py score ../shared/data/dsp/dsp_dev.json   # ~13 min
-    PYTHONPATH=.:scripts .venv/bin/python scripts/written_attribute_study.py study ../shared/data/dsp/dsp_dev.json   # seconds
+    PYTHONPATH=.:scripts .venv/bin/python scripts/written_attribute_study.py score ../shared/data/dsp/dsp_dev.json          # 10 min
+    PYTHONPATH=.:scripts .venv/bin/python scripts/written_attribute_study.py score-reverse ../shared/data/dsp/dsp_dev.json  # 10 min
+    PYTHONPATH=.:scripts .venv/bin/python scripts/written_attribute_study.py study ../shared/data/dsp/dsp_dev.json          # 5 s
 
 The written attribute (`attributes.written_prompt`) is the base prompt plus the 12 words whose presence most
 separates the user's chosen answers from the rejected ones (`attributes.distinctive_words`), written from the
 user's first 50 DSP pairs (`dsp_pairs(seed=0)`): the pairs `eval generate` fits its profiles on. `score`
 scores it on all 200 of the user's pairs of queries 0-199, per token up to 64 answer tokens, into
 docs/data/dsp_written_token_scores.npz (same format as docs/data/dsp_token_scores/, whose base-prompt rows
-give the rewards).
+give the rewards). `score-reverse` does the same for the reverse prompt, the same template written from the
+rejected answers' words (docs/data/dsp_written_reverse_token_scores.npz): "written rather than reverse" is a
+contrast in which the base prompt and the template cancel, mixed as +w on written and -w on reverse.
 
 `study` is pure numpy at the default 8-token cut-off. Training pairs are the 50 that wrote the attribute (a
 user who gave 50 pairs has exactly these); test pairs are the other 150. So the written attribute is
