@@ -9,6 +9,7 @@ steers decoding exactly as before; only which attributes it picks, and their wei
 """
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -33,8 +34,11 @@ def chunk_rows(max_tokens: int = MAX_TOKENS, paths=None) -> dict[str, np.ndarray
     return rows
 
 
+@functools.lru_cache(maxsize=4)  # the studies ask for the same read several times per run (written, reverse)
 def token_differences(data: str, max_tokens: int = MAX_TOKENS) -> dict[str, np.ndarray]:
-    """Per user: (pairs, attributes, tokens) per-token reward differences, chosen minus rejected (0 past an end)."""
+    """Per user: (pairs, attributes, tokens) per-token reward differences, chosen minus rejected (0 past an end).
+
+    Cached: callers must not modify the arrays."""
     rows = chunk_rows(max_tokens)
     attributes = load_attribute_set()
     systems = [attributes.base] + [a.prompt for a in attributes.attributes]
