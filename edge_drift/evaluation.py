@@ -261,10 +261,12 @@ def evaluate_generation_on(engine, data: Path, fmt: str, user: str | None, strat
                            cache_path: Path | None = None, max_response_tokens: int = DEFAULT_MAX_RESPONSE_TOKENS,
                            progress_factory=None, judge_engine=None, embedding_judge: bool = False,
                            beta: float | None = None, position_decay: float = DEFAULT_POSITION_DECAY,
-                           solver: str = DEFAULT_SOLVER) -> dict:
-    """Fit a profile on the first n_train pairs, answer the next n_prompts prompts, judge against plain.
+                           solver: str = DEFAULT_SOLVER, skip_prompts: int = 0) -> dict:
+    """Fit a profile on the first n_train pairs, answer the n_prompts prompts after the next skip_prompts,
+    judge against plain.
 
-    The fit is what `profile fit --solver SOLVER` does (screening unless the solver is bt or contrast). `beta`
+    Skipping lets a second run answer prompts an earlier one did not, with the same profile, so the two can be
+    pooled (each judged by a judge that never saw its own prompts). The fit is what `profile fit --solver SOLVER` does (screening unless the solver is bt or contrast). `beta`
     overrides the fitted profile's steering strength (drift's), as `generate --beta` would.
     """
     from .assistant import Assistant
@@ -273,10 +275,11 @@ def evaluate_generation_on(engine, data: Path, fmt: str, user: str | None, strat
     from .fitting import profile_from_differences
 
     name, pairs = user_pairs(data, fmt, user)
-    if n_train + n_prompts > len(pairs):
-        raise EdgeDriftError(f"{name} has {len(pairs)} pairs; --n-train {n_train} + --n-prompts {n_prompts} "
-                             "do not fit, lower them")
-    train, prompts = pairs[:n_train], [p.prompt for p in pairs[n_train:n_train + n_prompts]]
+    first = n_train + skip_prompts
+    if first + n_prompts > len(pairs):
+        raise EdgeDriftError(f"{name} has {len(pairs)} pairs; --n-train {n_train} + --skip-prompts {skip_prompts} "
+                             f"+ --n-prompts {n_prompts} do not fit, lower them")
+    train, prompts = pairs[:n_train], [p.prompt for p in pairs[first:first + n_prompts]]
     cache = load_cache(cache_path, engine.scoring_key, max_response_tokens, position_decay)
     plan = default_plan(solver)  # as `profile fit` does
     result, _ = screened_differences(engine, train, attributes, cache, plan)
@@ -290,6 +293,6 @@ def evaluate_generation_on(engine, data: Path, fmt: str, user: str | None, strat
     with Assistant(engine) as assistant:  # borrows the engine; closes the strategies' sLM contexts
         report = evaluate_generation(assistant, profile, pairs, prompts, strategy_names, settings,
                                      progress_factory, judge_engine, embedding_judge)
-    report.update(user=name, n_train=n_train, beta=profile.beta, solver=profile.solver,
+    report.update(user=name, n_train=n_train, skip_prompts=skip_prompts, beta=profile.beta, solver=profile.solver,
                   profile_top=[a.name for a in profile.selected])
     return report

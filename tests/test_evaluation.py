@@ -148,10 +148,14 @@ def test_eval_generate_with_a_gguf_judge(tmp_path, engine):
     data = tmp_path / "story.jsonl"
     write_pairs(data, STORY_PAIRS)
     args = ["eval", "generate", "--data", str(data), "--strategies", "prompt", "--n-train", "4", "--n-prompts", "2",
-            "--attributes", "concise,storyteller", "--max-tokens", "6", "--judge-model", str(engine.path)]
+            "--skip-prompts", "3", "--attributes", "concise,storyteller", "--max-tokens", "6",
+            "--judge-model", str(engine.path)]
     result = CliRunner().invoke(main, args + ["--json"])
     assert result.exit_code == 0, result.output
-    gguf = json.loads(result.output[result.output.index("{"):])["gguf_judge"]
+    report = json.loads(result.output[result.output.index("{"):])
+    # --skip-prompts answers later held-out prompts, so a second run adds prompts an earlier one did not answer
+    assert report["prompts"] == [STORY_PAIRS[7][0], STORY_PAIRS[8][0]] and report["skip_prompts"] == 3
+    gguf = report["gguf_judge"]
     assert gguf["model"] == engine.path.name and gguf["examples"] == 3 and gguf["held_out_pairs"] == 9
     assert 0 <= gguf["held_out_accuracy"] <= 1
     assert [r["strategy"] for r in gguf["results"]] == ["prompt"] and gguf["results"][0]["n_prompts"] == 2

