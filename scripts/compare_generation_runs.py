@@ -3,11 +3,13 @@ against the other's (paired: same prompts and seed; on one machine the plain ans
 machines each run is judged against its own).
 
     PYTHONPATH=. .venv/bin/python scripts/compare_generation_runs.py BASELINE.json.gz OTHER_DIR_OR_FILE [STRATEGY]
+    PYTHONPATH=. .venv/bin/python scripts/compare_generation_runs.py B1.json.gz,B2.json.gz O1,O2 [STRATEGY]
 
 BASELINE maps each DSP user to a report (as docs/data/dsp_generate_80p_drift.json.gz does); OTHER is a
 folder of USER.json reports (scripts/dsp_generate.sh's OUT) or another such map. Each judge (TF-IDF, and
 MiniLM where the reports have it) is retrained exactly as `eval generate` trains it, on the user's
-pairs whose prompts were not generated for.
+pairs whose prompts were not generated for. Comma-separated lists pair up (B1 with O1, ...): runs on other
+prompts (`eval generate --skip-prompts`), each judged as above, pooled per user and over all.
 """
 from __future__ import annotations
 
@@ -39,30 +41,38 @@ def rate(won: float, n: int) -> str:
     return f"{won / n:.2f} [{low:.2f}, {high:.2f}]"
 
 
-def main(baseline_path: str, other_path: str, strategy: str = "drift") -> None:
+def main(baseline_paths: str, other_paths: str, strategy: str = "drift") -> None:
     queries = load_dsp(DATA)
-    baseline, other = load_reports(baseline_path), load_reports(other_path)
     encoder = None
-    pooled: dict[str, list[float]] = {}  # judge -> wins of baseline, other (vs plain), other vs baseline, n
-    for user in [u for u in baseline if u in other]:
-        a, b = baseline[user], other[user]
-        assert a["prompts"] == b["prompts"], f"{user}: the two runs answered different prompts"
-        prompts, plain, other_plain = a["prompts"], a["answers"]["plain"], b["answers"]["plain"]
-        if plain != other_plain:  # sampling is reproducible per machine, not across CPUs
-            print(f"{user}: the plain answers differ (runs from different machines); each run is judged "
-                  f"against its own plain answers", flush=True)
-        others = judge_training_pairs(dsp_pairs(queries, user, seed=0), prompts)
-        minilm = EmbeddingJudge(others, encoder=encoder)
-        encoder = minilm.encoder
-        for judge in (TfidfJudge(others), minilm):
-            first, second = a["answers"][strategy], b["answers"][strategy]
-            row = [wins(judge.margins(prompts, first, plain)), wins(judge.margins(prompts, second, other_plain)),
-                   wins(judge.margins(prompts, second, first)), len(prompts)]
-            pooled[judge.kind] = [x + y for x, y in zip(pooled.get(judge.kind, [0, 0, 0, 0]), row)]
-            report(f"{user} {judge.kind}", row)
+    per_user: dict[str, list[float]] = {}  # "user judge" -> wins of baseline, other (vs plain), other vs baseline, n
+    runs = list(zip(baseline_paths.split(","), other_paths.split(",")))
+    for baseline_path, other_path in runs:
+        baseline, other = load_reports(baseline_path), load_reports(other_path)
+        for user in [u for u in baseline if u in other]:
+            a, b = baseline[user], other[user]
+            assert a["prompts"] == b["prompts"], f"{user}: the two runs answered different prompts"
+            prompts, plain, other_plain = a["prompts"], a["answers"]["plain"], b["answers"]["plain"]
+            if plain != other_plain:  # sampling is reproducible per machine, not across CPUs
+                print(f"{user}: the plain answers differ (runs from different machines); each run is judged "
+                      f"against its own plain answers", flush=True)
+            others = judge_training_pairs(dsp_pairs(queries, user, seed=0), prompts)
+            minilm = EmbeddingJudge(others, encoder=encoder)
+            encoder = minilm.encoder
+            for judge in (TfidfJudge(others), minilm):
+                first, second = a["answers"][strategy], b["answers"][strategy]
+                row = [wins(judge.margins(prompts, first, plain)), wins(judge.margins(prompts, second, other_plain)),
+                       wins(judge.margins(prompts, second, first)), len(prompts)]
+                if len(runs) > 1:
+                    report(f"{Path(other_path).name} {user} {judge.kind}", row)
+                label = f"{user} {judge.kind}"
+                per_user[label] = [x + y for x, y in zip(per_user.get(label, [0, 0, 0, 0]), row)]
+    pooled: dict[str, list[float]] = {}  # judge -> the same, every user
+    for label, row in per_user.items():
+        report(label, row)
+        kind = label.split()[1]
+        pooled[kind] = [x + y for x, y in zip(pooled.get(kind, [0, 0, 0, 0]), row)]
     for kind, row in pooled.items():
         report(f"pooled {kind}", row)
-
 
 def report(label: str, row: list[float]) -> None:
     first, second, head_to_head, n = row
