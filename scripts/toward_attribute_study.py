@@ -1,6 +1,7 @@
 """Give a profile that only points away one attribute that points toward the user, and judge the steering (issue 12).
 
     PYTHONPATH=.:scripts .venv/bin/python scripts/toward_attribute_study.py ../shared/data/dsp/dsp_dev.json USER N_PROMPTS OUT.json [fitted|written|contrast|contrast-forced]
+    SKIP_PROMPTS=160 PYTHONPATH=.:scripts ...   # the held-out prompts after the first 160, as `eval generate --skip-prompts`
 
 The default 8-token profile from the user's first 50 DSP pairs (as `eval generate` fits it, from the
 cache that `scripts/dsp_generate.sh` builds: out/dsp_eval8_decay1/cache.json), plus an exemplar attribute
@@ -24,6 +25,7 @@ with the 8-token run (docs/data/dsp_generate_160p_drift_8tok.json.gz).
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -81,7 +83,8 @@ def main() -> None:
     engine = Engine()
     attributes = load_attribute_set()
     name, pairs = user_pairs(Path(data), "dsp", user)
-    train, prompts = pairs[:N_TRAIN], [p.prompt for p in pairs[N_TRAIN:N_TRAIN + n_prompts]]
+    first = N_TRAIN + int(os.environ.get("SKIP_PROMPTS", "0"))
+    train, prompts = pairs[:N_TRAIN], [p.prompt for p in pairs[first:first + n_prompts]]
     cache = load_cache(CACHE, engine.scoring_key, 8, 1.0)
     result, stats = screened_differences(engine, train, attributes, cache, ScreeningPlan())
     assert stats.jobs_scored == 0, f"{CACHE} lacks scores: run scripts/dsp_generate.sh once (CUTOFF=8 DECAY=1)"
@@ -105,7 +108,7 @@ def main() -> None:
     with Assistant(engine) as assistant:
         report = evaluate_generation(assistant, profile, pairs, prompts, ["drift"], SamplingSettings(max_tokens=64, seed=1),
                                      embedding_judge=True)
-    report.update(user=name, n_train=N_TRAIN, beta=profile.beta, solver=profile.solver,
+    report.update(user=name, n_train=N_TRAIN, skip_prompts=first - N_TRAIN, beta=profile.beta, solver=profile.solver,
                   profile_top=[f"{a.name} {a.weight:+.2f}" for a in profile.selected], added_weight=weight, added=added)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report))
