@@ -266,8 +266,9 @@ def evaluate_generation_on(engine, data: Path, fmt: str, user: str | None, strat
     judge against plain.
 
     Skipping lets a second run answer prompts an earlier one did not, with the same profile, so the two can be
-    pooled (each judged by a judge that never saw its own prompts). The fit is what `profile fit --solver SOLVER` does (screening unless the solver is bt or contrast). `beta`
-    overrides the fitted profile's steering strength (drift's), as `generate --beta` would.
+    pooled (each judged by a judge that never saw its own prompts). The fit is what `profile fit --solver
+    SOLVER` does (screening unless the solver is bt or contrast). `beta` overrides the fitted profile's
+    steering strength (drift's), as `generate --beta` would.
     """
     from .assistant import Assistant
     from .judging import evaluate_generation

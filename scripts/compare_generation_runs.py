@@ -74,6 +74,7 @@ def main(baseline_paths: str, other_paths: str, strategy: str = "drift") -> None
     for kind, row in pooled.items():
         report(f"pooled {kind}", row)
 
+
 def report(label: str, row: list[float]) -> None:
     first, second, head_to_head, n = row
     print(f"{label}: baseline vs plain {rate(first, n)}; other vs plain {rate(second, n)}; "

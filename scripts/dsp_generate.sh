@@ -8,8 +8,9 @@
 # scores (docs/data/dsp_token_scores/) into out/dsp_evalCUTOFF/cache.json. DECAY weighs answer token t by
 # DECAY**t (default 1, a plain sum, as the product; 0.9 in "Early tokens weigh more"; 32 needs DECAY=1).
 # SOLVER fits the profiles as `profile fit --solver SOLVER` (default select; bt scores every attribute, and
-# the committed scores hold them all). SKIP_PROMPTS (default 0) skips that many held-out prompts, which an earlier
-# run answered, so the two runs can be pooled (scripts/pool_generation_runs.py). Nothing is scored. ~2 s per 64-token answer on 2 cores.
+# the committed scores hold them all). SKIP_PROMPTS (default 0) skips that many held-out prompts, which an
+# earlier run answered, so the two runs can be pooled (scripts/generation_table.py, compare_generation_runs.py).
+# Nothing is scored. ~2 s per 64-token answer on 2 cores.
 set -eu
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out/dsp_generate}

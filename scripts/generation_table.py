@@ -64,5 +64,6 @@ def main(folders: list[str]) -> None:
     print(f"| **all {n_prompts} prompts** | | " + " | ".join(
         f"**{cell(t[0], t[2])} / {cell(t[1], t[2])}**" for t in pooled.values()) + " | |")
 
+
 if __name__ == "__main__":
     main(sys.argv[1:])
