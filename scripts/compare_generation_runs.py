@@ -41,10 +41,15 @@ def rate(won: float, n: int) -> str:
     return f"{won / n:.2f} [{low:.2f}, {high:.2f}]"
 
 
+def accumulate(totals: dict, key, row: list[float]) -> None:
+    """Adds a row of win counts (and its prompt count) to the totals under key."""
+    totals[key] = [x + y for x, y in zip(totals.get(key, [0] * len(row)), row)]
+
+
 def main(baseline_paths: str, other_paths: str, strategy: str = "drift") -> None:
     queries = load_dsp(DATA)
     encoder = None
-    per_user: dict[str, list[float]] = {}  # "user judge" -> wins of baseline, other (vs plain), other vs baseline, n
+    per_user: dict[tuple[str, str], list[float]] = {}  # (user, judge) -> wins of baseline, other (vs plain), other vs baseline, n
     runs = list(zip(baseline_paths.split(","), other_paths.split(",")))
     for baseline_path, other_path in runs:
         baseline, other = load_reports(baseline_path), load_reports(other_path)
@@ -64,13 +69,11 @@ def main(baseline_paths: str, other_paths: str, strategy: str = "drift") -> None
                        wins(judge.margins(prompts, second, first)), len(prompts)]
                 if len(runs) > 1:
                     report(f"{Path(other_path).name} {user} {judge.kind}", row)
-                label = f"{user} {judge.kind}"
-                per_user[label] = [x + y for x, y in zip(per_user.get(label, [0, 0, 0, 0]), row)]
+                accumulate(per_user, (user, judge.kind), row)
     pooled: dict[str, list[float]] = {}  # judge -> the same, every user
-    for label, row in per_user.items():
-        report(label, row)
-        kind = label.split()[1]
-        pooled[kind] = [x + y for x, y in zip(pooled.get(kind, [0, 0, 0, 0]), row)]
+    for (user, kind), row in per_user.items():
+        report(f"{user} {kind}", row)
+        accumulate(pooled, kind, row)
     for kind, row in pooled.items():
         report(f"pooled {kind}", row)
 
