@@ -14,11 +14,12 @@ from .errors import PairsError
 from .pairs import Pair
 from .screening import ScreeningPlan, ScreeningResult, screen
 
-# Scoring cost grows linearly with answer length. Re-read on per-token DSP log-probs (docs/RESULTS.md,
-# "Answer cut-off on per-token scores"): the default fit's held-out accuracy at 8 tokens was within
-# 0.006 of 32 at 10/25/50/100 pairs (200 queries, 40 seeds) for 0.27x the answer tokens; 12 and 16
-# were worse. An answer's register shows in its first words; later content adds noise (128 was worse than 64).
-DEFAULT_MAX_RESPONSE_TOKENS = 8
+# Scoring cost grows linearly with answer length; an answer's register shows in its first words and later
+# content adds noise (docs/RESULTS.md, "Answer cut-off on per-token scores": 8, 24 and 32 tokens rank held-out
+# DSP pairs within 0.01 of each other at 50-100 pairs). 24 is the default because its profiles steer better:
+# on all 350 held-out DSP prompts per user they beat 8-token profiles head to head (0.55 [0.52, 0.57] by
+# TF-IDF, 0.52 by MiniLM; "24-token profiles on all 350 prompts"), for 1.7x the fit and vote time of 8.
+DEFAULT_MAX_RESPONSE_TOKENS = 24
 # Answer token t (from 0) counts position_decay**t in its log-prob. On DSP (docs/RESULTS.md, "Early tokens
 # weigh more") 0.9 ranks held-out pairs ~0.01 better at every size for no extra scoring, but its profiles did
 # not steer generation better (judged head to head, 160 prompts per user), so the default stays a plain sum.

@@ -4,7 +4,8 @@
 # answer). BETA, when set, is drift's strength for the fitted profiles (default: DEFAULT_BETA, 0.25; tables
 # older than that default used 0.5). CUTOFF is the answer cut-off the profiles are fitted at: 32 reuses
 # the committed docs/data/dsp_scores_32tok.json.gz (out/dsp_eval/cache.json), which every table before the
-# 8-token default used; any other cut-off up to 64 (8, the default; 24) sums the committed per-token
+# 8-token default used; any other cut-off up to 64 (24, the default, as `profile fit`; 8, the default before
+# 2026-12-06) sums the committed per-token
 # scores (docs/data/dsp_token_scores/) into out/dsp_evalCUTOFF/cache.json. DECAY weighs answer token t by
 # DECAY**t (default 1, a plain sum, as the product; 0.9 in "Early tokens weigh more"; 32 needs DECAY=1).
 # SOLVER fits the profiles as `profile fit --solver SOLVER` (default select; bt scores every attribute, and
@@ -14,7 +15,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out/dsp_generate}
-CUTOFF=${CUTOFF:-8}
+CUTOFF=${CUTOFF:-24}
 DECAY=${DECAY:-1}
 case "$CUTOFF" in
   32) [ "$DECAY" = 1 ] || { echo "the committed 32-token cache is a flat sum: give DECAY=1" >&2; exit 2; }

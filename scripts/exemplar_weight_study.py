@@ -12,7 +12,7 @@ scored pairs are the user's pairs on queries 3-199, chosen and rejected, so no s
 Output: docs/data/dsp_exemplar_token_scores.npz (job keys, float16 log-probs, the model's sha256), the
 same format as docs/data/dsp_token_scores/ whose base-prompt rows give the rewards.
 
-`study` is pure numpy at the default 8-token cut-off: 40 random splits of each user's 197 scored pairs,
+`study` is pure numpy at the 8-token cut-off (the default then): 40 random splits of each user's 197 scored pairs,
 the first n train (n = 10/25/50/100; the 3 quoted pairs are extra training pairs the user gave), the last
 97 test, and every method is scored with exactly the weights decoding would mix.
 """

@@ -5,7 +5,7 @@
 A profile ranks answers with every weight it has, but `generate` mixes only its `top_k` (7) attributes with
 the largest |weight| (`fitting.profile_from_differences` marks them selected), so a solver whose accuracy
 comes from many small weights that cancel each other steers with much less than it ranks with. Pure numpy
-on the committed per-token chunks (docs/data/dsp_token_scores/) at the default 8-token cut-off, flat sums;
+on the committed per-token chunks (docs/data/dsp_token_scores/) at the 8-token cut-off (the default then), flat sums;
 the same splits as `eval prefs` (seed s permutes a user's 200 pairs, trains on the first n, tests on the
 last 100). About 8 minutes with 40 seeds (the sparse Bradley-Terry's L1 path takes most of it);
 METHODS="fit,select,contrast select" (names up to their first " (") runs a subset.

@@ -3,7 +3,7 @@
     PYTHONPATH=.:scripts .venv/bin/python scripts/toward_attribute_study.py ../shared/data/dsp/dsp_dev.json USER N_PROMPTS OUT.json [fitted|written|contrast|contrast-forced]
     SKIP_PROMPTS=160 PYTHONPATH=.:scripts ...   # the held-out prompts after the first 160, as `eval generate --skip-prompts`
 
-The default 8-token profile from the user's first 50 DSP pairs (as `eval generate` fits it, from the
+The 8-token profile (the default then) from the user's first 50 DSP pairs (as `eval generate` fits it, from the
 cache that `scripts/dsp_generate.sh` builds: out/dsp_eval8_decay1/cache.json), plus an exemplar attribute
 (the base prompt asking for the style of the openings of 3 of the user's own chosen training answers,
 `attributes.exemplar_prompt`) forced into the steering set with a positive weight equal to the mean

@@ -13,7 +13,7 @@ give the rewards). `score-reverse` does the same for the reverse prompt, the sam
 rejected answers' words (docs/data/dsp_written_reverse_token_scores.npz): "written rather than reverse" is a
 contrast in which the base prompt and the template cancel, mixed as +w on written and -w on reverse.
 
-`study` is pure numpy at the default 8-token cut-off. Training pairs are the 50 that wrote the attribute (a
+`study` is pure numpy at the 8-token cut-off (the default then). Training pairs are the 50 that wrote the attribute (a
 user who gave 50 pairs has exactly these); test pairs are the other 150. So the written attribute is
 in-sample on its training pairs, and any weight fitted there overstates it; the test pairs judge it fairly.
 """
