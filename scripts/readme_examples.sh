@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every README example in order and saves each output under out/readme/ (used to refresh README.md).
+# Runs every README example in order and saves each output under out/readme/; then scripts/serve_examples.sh,
+# and `python scripts/readme_refresh.py` copies the outputs into README.md (and lists the blocks to do by hand).
 set -u
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -35,7 +36,8 @@ run err_user edge-drift generate --user nobody "Hi"
 run models edge-drift models list
 run eval_prefs edge-drift eval prefs --data profiles/examples/terse_tim.pairs.jsonl --attributes concise,storyteller,humor \
     --n-train 4,8 --n-test 4 --seeds 3 --out out/evaltest
-# needs ../shared/data and the DSP scores of `eval prefs --out out/dsp_eval` (docs/RESULTS.md)
+# needs ../shared/data; the committed 32-token DSP scores stand in for `eval prefs --out out/dsp_eval` (docs/RESULTS.md)
+[ -f out/dsp_eval/cache.json ] || { mkdir -p out/dsp_eval && gunzip -c docs/data/dsp_scores_32tok.json.gz > out/dsp_eval/cache.json; }
 run eval_generate edge-drift eval generate --data ../shared/data/dsp/dsp_dev.json --user academy --n-train 50 \
     --n-prompts 10 --strategies drift,panda,prompt --cache out/dsp_eval/cache.json --max-response-tokens 32 --position-decay 1 --embedding-judge
 run eval_judge edge-drift eval generate --data ../shared/data/dsp/dsp_dev.json --user literature --n-train 50 \
