@@ -78,7 +78,7 @@ def fit_profile(engine, store: ProfileStore, user: str, new_pairs: Sequence[Pair
                 solver: str = DEFAULT_SOLVER, top_k_attributes: int | None = None,
                 screening: ScreeningPlan | None = None,
                 max_response_tokens: int | None = None, position_decay: float | None = None,
-                preference_text: str | None = None,
+                preference_text: str | None = None, beta: float | None = None,
                 progress_factory: Callable[[int], Callable[[int], None]] | None = None) -> FitReport:
     """Fit (or with incremental=True extend) a user's profile; nothing is written unless it all works.
 
@@ -99,6 +99,8 @@ def fit_profile(engine, store: ProfileStore, user: str, new_pairs: Sequence[Pair
         if position_decay is None:  # a profile keeps how its answers were weighed until refitted otherwise
             position_decay = previous.position_decay if previous else DEFAULT_POSITION_DECAY
         k = top_k_attributes or (previous.top_k if previous else DEFAULT_TOP_K)
+        if beta is None:  # a profile keeps its steering strength until a fit sets another
+            beta = previous.beta if previous else DEFAULT_BETA
 
         old_pairs = store.load_pairs(user) if incremental else []
         known = {p.key for p in old_pairs}
@@ -115,7 +117,7 @@ def fit_profile(engine, store: ProfileStore, user: str, new_pairs: Sequence[Pair
         profile = profile_from_differences(
             user, engine.identity.to_dict(), attributes, result.differences, solver, k, kept=result.kept,
             screening=result.summary(attributes.names, screening),
-            beta=previous.beta if previous else DEFAULT_BETA, max_response_tokens=max_response_tokens,
+            beta=beta, max_response_tokens=max_response_tokens,
             position_decay=position_decay, created_at=previous.created_at if previous else now(),
             preference_text=preference_text or (previous.preference_text if previous else None))
         path = store.save(profile, pairs, cache)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Win rates vs plain for the 4 DSP users: profile from 50 pairs (the default fit), N_PROMPTS held-out prompts,
 # STRATEGIES compared, one JSON per user in OUT (win rates by the TF-IDF and the MiniLM judge, and every
-# answer). BETA, when set, is drift's strength for the fitted profiles (default: DEFAULT_BETA, 0.25; tables
-# older than that default used 0.5). CUTOFF is the answer cut-off the profiles are fitted at: 32 reuses
+# answer). BETA, when set, is drift's strength for the fitted profiles (default: DEFAULT_BETA, 0.125; tables
+# from before 2026-12-07 used 0.25, older ones 0.5). CUTOFF is the answer cut-off the profiles are fitted at: 32 reuses
 # the committed docs/data/dsp_scores_32tok.json.gz (out/dsp_eval/cache.json), which every table before the
 # 8-token default used; any other cut-off up to 64 (24, the default, as `profile fit`; 8, the default before
 # 2026-12-06) sums the committed per-token

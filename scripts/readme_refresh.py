@@ -12,6 +12,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 BLOCK = re.compile(r"```console\n(.*?)```", re.S)
+# `eval generate`'s progress lines (stderr, one per few prompts off a terminal) are left out of the README
+EVAL_PROGRESS = re.compile(r"^(generating|judging) \d+/\d+  elapsed \d+s  eta \d+s\n", re.M)
 
 
 def command_key(command: str) -> str:
@@ -26,6 +28,7 @@ def saved_outputs(folder: Path) -> dict[str, tuple[str, str]]:
         first, _, rest = path.read_text().partition("\n")
         if first.startswith("$ "):
             output = re.sub(r"\[exit \d+\]\n?\Z", "", rest).rstrip("\n")  # curl's last line has no newline
+            output = EVAL_PROGRESS.sub("", output)
             outputs[command_key(first[2:])] = (path.name, output + "\n" if output else "")
     return outputs
 

@@ -15,6 +15,7 @@ from edge_drift.attributes import attribute_messages, distinctive_words, load_at
 from edge_drift.cli import main
 from edge_drift.errors import ProfileError
 from edge_drift.pairs import Pair
+from edge_drift.profile import DEFAULT_BETA
 from edge_drift.fitting import fit_profile
 from edge_drift.store import ProfileStore
 from edge_drift.rewards import LogProbCache, compute_rewards
@@ -253,15 +254,23 @@ def test_cli_fit_show_list_rm(tmp_path):
     assert {"user", "solver", "n_pairs", "cv_accuracy", "attributes"} <= set(data)
     assert [a["name"] for a in data["attributes"]] == ["concise", "creative", "pirate"]
     assert data["preference_text"] == "Short answers, please."  # PAD reads it: --user is enough
+    assert data["beta"] == DEFAULT_BETA
     assert set(data["attributes"][0]) >= {"name", "weight", "unit_preference", "selected"}
     chart = runner.invoke(main, ["profile", "show", "cli_user", "--profiles-dir", folder]).output
     assert "pirate" in chart and "|" in chart and chart.count("*") == 2
     assert data["screening"]["after_pairs"] > 0  # the default fit screens; bt needs every attribute, so it does not
     refit = runner.invoke(main, ["profile", "fit", "cli_user", "--pairs", str(pairs_file), "--profiles-dir", folder,
-                                 "--solver", "bt"])
+                                 "--solver", "bt", "--beta", "0.5"])
     assert refit.exit_code == 0, refit.output
     data = json.loads(runner.invoke(main, ["profile", "show", "cli_user", "--profiles-dir", folder, "--json"]).output)
-    assert data["solver"] == "bt" and data["screening"]["after_pairs"] == 0
+    assert data["solver"] == "bt" and data["screening"]["after_pairs"] == 0 and data["beta"] == 0.5
+    again = runner.invoke(main, ["profile", "fit", "cli_user", "--pairs", str(pairs_file), "--profiles-dir", folder])
+    assert again.exit_code == 0, again.output  # a refit without --beta keeps the profile's strength
+    assert json.loads(runner.invoke(main, ["profile", "show", "cli_user", "--profiles-dir", folder,
+                                           "--json"]).output)["beta"] == 0.5
+    bad_beta = runner.invoke(main, ["profile", "fit", "cli_user", "--pairs", str(pairs_file), "--profiles-dir", folder,
+                                    "--beta", "0"])
+    assert bad_beta.exit_code == 2 and "beta" in bad_beta.output
     assert "cli_user" in runner.invoke(main, ["profile", "list", "--profiles-dir", folder]).output
     assert runner.invoke(main, ["profile", "rm", "cli_user", "--profiles-dir", folder]).exit_code == 0
     gone = runner.invoke(main, ["profile", "show", "cli_user", "--profiles-dir", folder])

@@ -147,6 +147,7 @@ def test_create_chat_compare_vote_undo_export_import_delete(page, server, tmp_pa
     shot(page, "profile")
 
     # the beta slider shows the profile's own strength until it is moved; then the moved value is sent
+    assert page.inner_text("#beta-value") == "beta 0.125"  # a new profile's default, off the slider's 0.05 marks
     path = ProfileStore(server.profiles).path("pat")
     path.write_text(json.dumps({**json.loads(path.read_text()), "beta": 0.6}))
     page.reload()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import click
 
 from ..errors import EdgeDriftError
+from ..profile import DEFAULT_BETA
 from ..rewards import DEFAULT_MAX_RESPONSE_TOKENS
 from ..screening import RECHECK_EVERY, SCREEN_AFTER_PAIRS, SCREEN_KEEP
 from ..solvers import DEFAULT_SOLVER, SOLVERS
@@ -12,6 +13,7 @@ from .common import (
     ALL_ATTRIBUTES,
     MODEL_HELP,
     FriendlyGroup,
+    Knob,
     add_attribute_option,
     echo_json,
     open_engine,
@@ -99,8 +101,11 @@ def describe_moves(report, n: int = 3) -> str:
 @position_decay_option(None)
 @click.option("--preference", default=None, metavar="TEXT",
               help="The preference in words, kept in the profile for `--strategy pad`.")
+@click.option("--beta", type=Knob("beta"), default=None,
+              help=f"Drift's steering strength kept in the profile; smaller = stronger [default: the profile's, "
+                   f"else {DEFAULT_BETA}].")
 def profile_fit(user, pairs_file, model, profiles_dir, attributes, custom, top_k, solver, screening,
-                max_response_tokens, position_decay, preference):
+                max_response_tokens, position_decay, preference, beta):
     """Fit USER's profile from a pairs file (replaces its pairs; cached rewards are reused)."""
     from ..attributes import choose_attributes, parse_custom_attributes
     from ..screening import NO_SCREENING, ScreeningPlan
@@ -110,7 +115,7 @@ def profile_fit(user, pairs_file, model, profiles_dir, attributes, custom, top_k
     run_fit(user, pairs_file, model, profiles_dir, False, attributes=chosen_set, solver=solver,
             screening=plan,
             top_k_attributes=top_k, max_response_tokens=max_response_tokens, position_decay=position_decay,
-            preference_text=preference)
+            preference_text=preference, beta=beta)
 
 
 @profile.command("add")

@@ -298,7 +298,9 @@ async function refreshProfile(moved = null) {
 }
 
 function showBeta() {
-  $("beta-value").textContent = "beta " + Number($("beta").value).toFixed(2);
+  // two decimals, three where the value needs them (the default 0.125 sits between the 0.05 marks)
+  const text = Number($("beta").value).toFixed(3);
+  $("beta-value").textContent = "beta " + (text.endsWith("0") ? text.slice(0, -1) : text);
 }
 
 function showProfile(profile, moved = null) {
