@@ -199,8 +199,13 @@ def test_a_pair_vote_moves_the_weights_of_an_existing_profile(server):
 
 def test_profile_list_export_and_delete_remove_every_file(server):
     auth = {"Authorization": f"Bearer {KEY}"}
-    httpx.post(f"{server.url}/v1/profiles/gone/import", headers=auth, timeout=300,
-               json={"pairs": example_pairs("terse_tim", 2), "attributes": ["concise"], "top_k": 1})
+    refused = httpx.post(f"{server.url}/v1/profiles/gone/import", headers=auth, timeout=300,
+                         json={"pairs": example_pairs("terse_tim", 2), "beta": -1})
+    assert refused.status_code == 400 and refused.json()["error"]["param"] == "beta"
+    imported = httpx.post(f"{server.url}/v1/profiles/gone/import", headers=auth, timeout=300,
+                          json={"pairs": example_pairs("terse_tim", 2), "attributes": ["concise"], "top_k": 1,
+                                "beta": 0.5})
+    assert imported.json()["profile"]["beta"] == 0.5  # kept in the profile, as `profile fit --beta`
     users = {p["user"] for p in httpx.get(f"{server.url}/v1/profiles", headers=auth).json()["data"]}
     assert {"tim", "wendy", "gone"} <= users
     exported = httpx.get(f"{server.url}/v1/profiles/gone/export", headers=auth).json()

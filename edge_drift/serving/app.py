@@ -17,8 +17,8 @@ from ..pairs import Pair, parse_pairs_text, write_pairs_lines
 from ..profile import check_user_name
 from .tasks import FitTask, Tasks
 from .votes import Completion, Completions, vote_pair
-from .wire import (DONE, ApiError, ChatCall, ChunkWriter, as_api_error, bad, completion_body, error_body, model_names,
-                   parse_chat, sse)
+from .wire import (DONE, ApiError, ChatCall, ChunkWriter, as_api_error, bad, check_body_knob, completion_body, error_body,
+                   model_names, parse_chat, sse)
 from .worker import QueueFull, Worker
 
 USER_HEADERS = ("x-edge-drift-user", "x-openwebui-user-id")  # in this order, then the body's `user`
@@ -340,7 +340,7 @@ def import_summary(user: str, report) -> dict:
 
 
 def import_body(raw: bytes, content_type: str) -> tuple[list[Pair], dict]:
-    """JSONL pairs, or {"pairs": [...], "attributes": [...], "top_k": N, "solver": S, "replace": bool}."""
+    """JSONL pairs, or {"pairs": [...], "attributes": [...], "top_k": N, "solver": S, "beta": B, "replace": bool}."""
     from ..attributes import load_attribute_set
 
     try:
@@ -364,6 +364,9 @@ def import_body(raw: bytes, content_type: str) -> tuple[list[Pair], dict]:
             options["top_k_attributes"] = int(body["top_k"])
         if body.get("solver") is not None:
             options["solver"] = str(body["solver"])
+        if body.get("beta") is not None:  # drift's strength kept in the profile, as `profile fit --beta`
+            check_body_knob("beta", body["beta"])
+            options["beta"] = float(body["beta"])
         options["replace"] = bool(body.get("replace"))
     try:
         parsed = parse_pairs_text(text, "the uploaded pairs")

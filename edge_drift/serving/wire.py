@@ -50,6 +50,14 @@ def bad(message: str, param: str | None = None, code: str | None = None) -> ApiE
     return ApiError(400, message, param=param, code=code)
 
 
+def check_body_knob(knob: str, value) -> None:
+    """A steering number from a request body, checked by the CLI's rule; the 400 names the field, not the flag."""
+    try:
+        check_knob(knob, value)
+    except EdgeDriftError as exc:
+        raise bad(str(exc).replace(f"--{knob.replace('_', '-')}", knob), knob) from None
+
+
 # -- models: one per way of answering ---------------------------------------------------------------
 def model_names() -> list[str]:
     """`edge-drift` (the default strategy) and `edge-drift-<strategy>` for every strategy, plain included."""
@@ -174,10 +182,7 @@ def parse_chat(body) -> ChatCall:
     settings = SamplingSettings(**{k: v for k, v in given.items() if v is not None}, stop=parse_stop(body.get("stop")))
     knobs = {knob: body.get(knob) for knob in ("beta", "top_attributes") if body.get(knob) is not None}
     for knob, value in knobs.items():
-        try:
-            check_knob(knob, value)
-        except EdgeDriftError as exc:
-            raise bad(str(exc).replace(f"--{knob.replace('_', '-')}", knob), knob) from None
+        check_body_knob(knob, value)
     stream_options = body.get("stream_options") or {}
     if not isinstance(stream_options, dict):
         raise bad("stream_options must be an object", "stream_options")
