@@ -21,6 +21,25 @@ ESSAY = [{"role": "user", "content": "Write a very long, detailed essay about th
 GREEDY = {"temperature": 0, "max_tokens": 24}
 
 
+# What Open WebUI 0.12's chat page offers with every request (36 built-in tools, no tool_choice).
+OPEN_WEBUI_TOOL_NAMES = ["get_current_timestamp", "calculate_timestamp", "ask_user", "search_memories", "add_memory",
+                         "replace_memory_content", "delete_memory", "list_memories", "search_notes", "view_note",
+                         "write_note", "replace_note_content", "search_chats", "view_chat", "search_channels",
+                         "search_channel_messages", "view_channel_message", "view_channel_thread",
+                         "search_knowledge_bases", "query_knowledge_bases", "search_knowledge_files",
+                         "query_knowledge_files", "view_knowledge_file", "view_file", "search_web", "fetch_url",
+                         "generate_image", "edit_image", "execute_code", "create_calendar_event",
+                         "search_calendar_events", "update_calendar_event", "delete_calendar_event",
+                         "list_automations", "create_automation", "get_weather"]
+OPEN_WEBUI_TOOLS = [{"type": "function", "function": {
+    "name": name, "description": f"Open WebUI's built-in {name.replace('_', ' ')}.",
+    "parameters": {"type": "object", "properties": {"query": {"type": "string", "description": "what to look for"}},
+                   "required": []}}} for name in OPEN_WEBUI_TOOL_NAMES]
+OPEN_WEBUI_HEADERS = {"X-OpenWebUI-User-Name": "Tim%20T", "X-OpenWebUI-User-Email": "tim@example.com",
+                      "X-OpenWebUI-User-Role": "user", "X-OpenWebUI-Chat-Id": "2b0a5c1e-chat",
+                      "X-OpenWebUI-Auth-Type": "session"}
+
+
 def example_pairs(user: str, n: int = 8) -> list[dict]:
     lines = (EXAMPLES / f"{user}.pairs.jsonl").read_text().splitlines()
     return [json.loads(line) for line in lines[:n]]
@@ -127,10 +146,15 @@ def test_bad_requests_get_400_bodies_and_unknown_fields_are_ignored(server, clie
     with pytest.raises(openai.BadRequestError) as info:
         client.chat.completions.create(model="edge-drift", messages=QUESTION, n=2)
     assert info.value.body["param"] == "n"
+    for forced in ("required", {"type": "function", "function": {"name": "get_current_timestamp"}}):
+        with pytest.raises(openai.BadRequestError) as info:
+            client.chat.completions.create(model="edge-drift", messages=QUESTION, tools=OPEN_WEBUI_TOOLS,
+                                           tool_choice=forced)
+        assert info.value.body["param"] == "tool_choice"
     with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model="edge-drift", messages=QUESTION, tools=[{"type": "function",
-                                       "function": {"name": "f", "parameters": {}}}])
-    assert info.value.body["param"] == "tools"
+        client.chat.completions.create(model="edge-drift", messages=QUESTION, functions=OPEN_WEBUI_TOOLS[0:1],
+                                       function_call={"name": "get_current_timestamp"})
+    assert info.value.body["param"] == "function_call"
     with pytest.raises(openai.BadRequestError) as info:
         ask(client, "../etc")
     assert info.value.body["code"] == "invalid_user"
@@ -145,6 +169,31 @@ def test_bad_requests_get_400_bodies_and_unknown_fields_are_ignored(server, clie
         model="edge-drift-plain", messages=[{"role": "system", "content": "Answer in one word."}, *QUESTION],
         max_tokens=4, user="tim", logit_bias={}, extra_body={"frobnicate": True, "user": {"id": "object-form"}})
     assert completion.choices[0].message.content
+
+
+def test_a_request_shaped_like_open_webuis_page_gets_the_same_text_as_without_tools(server):
+    """Open WebUI's page offers 36 tools and no tool_choice: offered is not forced, so the answer is text,
+    steered as usual, and the schemas never reach the prompt (the text equals the tool-less request's)."""
+    for model in ("edge-drift", "edge-drift-plain"):
+        body = {"model": model, "messages": QUESTION, "stream": True, **GREEDY}
+        headers = {"Authorization": f"Bearer {KEY}", "X-OpenWebUI-User-Id": "tim", **OPEN_WEBUI_HEADERS}
+        texts, heads = [], []
+        # the first answer warms the sequences (a cold prompt is evaluated in other batches, which can flip a
+        # greedy near-tie); the tool-less answer after it is the reference
+        for extra in ({}, {}, {"tools": OPEN_WEBUI_TOOLS}, {"tools": OPEN_WEBUI_TOOLS, "tool_choice": "auto",
+                                                            "parallel_tool_calls": True}):
+            with httpx.stream("POST", f"{server.url}/v1/chat/completions", json={**body, **extra}, headers=headers,
+                              timeout=300) as response:
+                assert response.status_code == 200, response.read()
+                lines = [line for line in response.iter_lines() if line]
+                heads.append(response.headers)
+            chunks = [json.loads(line[6:]) for line in lines[:-1]]
+            assert lines[-1] == "data: [DONE]" and chunks[-1]["choices"][0]["finish_reason"] in ("stop", "length")
+            assert not any("tool_calls" in c["choices"][0]["delta"] for c in chunks)
+            texts.append("".join(c["choices"][0]["delta"].get("content", "") for c in chunks))
+        assert texts[1] and texts[1] == texts[2] == texts[3], model
+        assert all(h["x-edge-drift-user"] == "tim" for h in heads)
+        assert heads[0]["x-edge-drift-strategy"] == ("drift" if model == "edge-drift" else "plain")
 
 
 def test_two_users_get_different_steered_answers_and_the_same_plain_one(client):

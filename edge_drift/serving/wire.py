@@ -151,12 +151,42 @@ def parse_stop(value) -> tuple[str, ...]:
     raise bad("stop must be a string or a list of up to 4 strings", "stop")
 
 
+# A model may always answer in text when a call is merely allowed; only these choices demand one.
+TEXT_ALLOWED_CHOICES = (None, "auto", "none")
+
+
+def forces_a_tool_call(choice) -> bool:
+    """True for `tool_choice` "required", a named function, or `allowed_tools` in required mode."""
+    if choice in TEXT_ALLOWED_CHOICES:
+        return False
+    if isinstance(choice, dict) and choice.get("type") == "allowed_tools":
+        return (choice.get("allowed_tools") or {}).get("mode") == "required"
+    return True
+
+
+def check_tools(body: dict) -> None:
+    """Offered tools are accepted and ignored (the model never calls one); a forced call is a 400.
+
+    Open WebUI's chat page offers ~36 built-in tools with every request and no `tool_choice`: that
+    asks for an answer, not a call. The schemas never enter the prompt (they would fill a small
+    model's context and change the answer).
+    """
+    for name in ("tools", "functions"):
+        if body.get(name) is not None and not isinstance(body[name], list):
+            raise bad(f"{name} must be a list", name)
+    if forces_a_tool_call(body.get("tool_choice")):
+        raise bad("tool_choice forces a tool call, and this server's models answer in text only; "
+                  'leave tool_choice out or send "auto" or "none"', "tool_choice", "unsupported_value")
+    if forces_a_tool_call(body.get("function_call")):
+        raise bad("function_call forces a function call, and this server's models answer in text only; "
+                  'leave function_call out or send "auto" or "none"', "function_call", "unsupported_value")
+
+
 def reject_unsupported(body: dict) -> None:
     """Fields this server cannot honour get a 400, never a silently different answer."""
     if body.get("n") not in (None, 1):
         raise bad("n must be 1: this server writes one answer per request", "n", "unsupported_value")
-    if body.get("tools") or body.get("functions"):
-        raise bad("tools and functions are not supported by this server", "tools", "unsupported_value")
+    check_tools(body)
     response_format = body.get("response_format")
     if response_format is not None and (not isinstance(response_format, dict) or response_format.get("type") != "text"):
         raise bad("response_format: only {\"type\": \"text\"} is supported", "response_format", "unsupported_value")
