@@ -16,7 +16,7 @@ LLAMA_CPP := llama-cpp-python==$(shell sed -n 's/.*"llama-cpp-python==\([^"]*\)"
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install browser demo test bench clean
+.PHONY: install browser demo test test-fast bench clean
 
 # pip reuses a wheel it cached from an earlier build with AMX (its cache ignores CMAKE_ARGS): rebuild that one
 install: $(STAMP)
@@ -48,6 +48,10 @@ browser:
 
 test: install browser
 	$(BIN)/python -m pytest -q
+
+# The layer that needs no model, server or browser: numpy, files, wire parsing, docs (seconds).
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not real"
 
 bench: install
 	$(BIN)/edge-drift bench engine

@@ -16,8 +16,8 @@ from .fitting import FitReport, fit_profile, plan_from_summary
 from .pairs import Pair
 from .profile import Profile, check_user_name
 from .store import ProfileStore
+from .strategies import DEFAULT_STRATEGY
 
-DEFAULT_STRATEGY = "drift"
 # Attribute system prompts are a few tokens longer than the LLM's; the sLM sequences need that room too.
 CONTEXT_MARGIN = 64
 # Each cached strategy keeps an sLM context warm (its KV cache, ~100 MB for 1k positions x 4 sequences of the

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Sequence
 
-import numpy as np
 
 from .errors import EdgeDriftError
 
@@ -107,44 +106,11 @@ def attribute_messages(system: str, prompt: str, history: list[dict] | None = No
     return with_system(system, [*(history or []), {"role": "user", "content": prompt}])
 
 
-EXEMPLAR_WORDS = 40  # an answer's opening carries its style (RESULTS: "Answer truncation"); keep the prompt short
 
 
-def exemplar_prompt(base: str, answers: list[str], words: int = EXEMPLAR_WORDS) -> str:
-    """A system prompt quoting the openings of answers the user chose: a style cue that still steers decoding."""
-    quoted = "\n\n".join(f"Example {i}: {' '.join(text.split()[:words])}" for i, text in enumerate(answers, 1))
-    return f"{base} Answer in the same style as these example answers that the user liked.\n\n{quoted}"
 
 
-WRITTEN_WORDS = 12
-WORD_PATTERN = re.compile(r"[a-z][a-z']+")
 
 
-def distinctive_words(chosen: Sequence[str], rejected: Sequence[str], n: int = WRITTEN_WORDS) -> list[str]:
-    """The n words whose presence most separates the chosen answers from the rejected ones.
-
-    Each word is ranked by the z-score of its log-odds of appearing in a chosen rather than a rejected answer
-    (document frequencies, add-half smoothing), so a word must be both lopsided and frequent to rank: "the"
-    is in every answer (z near 0), a topic word seen once in a chosen answer has a large variance."""
-    def presence(texts: Sequence[str]) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for text in texts:
-            for word in set(WORD_PATTERN.findall(text.lower())):
-                counts[word] = counts.get(word, 0) + 1
-        return counts
-
-    in_chosen, in_rejected = presence(chosen), presence(rejected)
-
-    def z(word: str) -> float:
-        c, r = in_chosen.get(word, 0) + 0.5, in_rejected.get(word, 0) + 0.5
-        c_out, r_out = len(chosen) - c + 1.0, len(rejected) - r + 1.0
-        return (np.log(c / c_out) - np.log(r / r_out)) / np.sqrt(1 / c + 1 / c_out + 1 / r + 1 / r_out)
-
-    ranked = sorted(in_chosen, key=lambda word: (-z(word), word))
-    return [word for word in ranked[:n] if z(word) > 0]
 
 
-def written_prompt(base: str, chosen: Sequence[str], rejected: Sequence[str], n_words: int = WRITTEN_WORDS) -> str:
-    """An attribute written from the user's pairs: the base prompt asking for the words their chosen answers use."""
-    words = distinctive_words(chosen, rejected, n_words)
-    return f"{base} The user likes answers that use words such as {', '.join(words)}. Write in that style."

@@ -5,10 +5,11 @@ import random
 from dataclasses import dataclass, replace
 from typing import Iterator
 
-from .decoding import Event, SamplingSettings
+from .decoding import VARIED_TEMPERATURE, Event, SamplingSettings
 from .errors import EdgeDriftError
 from .pairs import Pair
 from .fitting import FitReport
+from .strategies import DEFAULT_STRATEGY
 
 
 @dataclass
@@ -25,7 +26,7 @@ class Candidates:
 class ChatSession:
     """Keeps the conversation; the Assistant keeps the LLM's and the strategy's KV caches warm across turns."""
 
-    def __init__(self, assistant, user: str | None = None, strategy: str = "drift",
+    def __init__(self, assistant, user: str | None = None, strategy: str = DEFAULT_STRATEGY,
                  settings: SamplingSettings | None = None, system: str | None = None,
                  rng: random.Random | None = None, **options):
         self.assistant = assistant
@@ -72,7 +73,7 @@ class ChatSession:
         if steered.strip() == plain.strip():  # identical answers teach nothing: sample a different one
             seed = (self.settings.seed or 0) + 1
             plain = self._answer(messages, "plain", replace(self.settings, seed=seed,
-                                                            temperature=max(0.8, self.settings.temperature)))
+                                                            temperature=max(VARIED_TEMPERATURE, self.settings.temperature)))
         answers = [(steered, self.strategy), (plain, "plain")]
         self.rng.shuffle(answers)
         (a, label_a), (b, label_b) = answers

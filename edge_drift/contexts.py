@@ -92,7 +92,7 @@ class MultiSequenceContext:
         params.n_seq_max = n_seq
         params.n_threads = engine.n_threads
         params.n_threads_batch = engine.n_threads
-        params.kv_unified = False  # per-sequence streams: exact, independent rows (see DESIGN.md)
+        params.kv_unified = False  # per-sequence streams: each sequence's rows are exact and independent of the others
         self._exit = ExitStack()
         self._ctx = _internals.LlamaContext(model=engine.llm._model, params=params, verbose=False)
         self._exit.callback(self._ctx.close)

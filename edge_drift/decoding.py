@@ -14,6 +14,11 @@ from .rewards import system_prompt
 LogitsProcessor = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
+VARIED_TEMPERATURE = 0.8  # answers meant to differ (A/B rounds, best-of-n samples) are never greedy: this instead
+VARIED_SEED = 1234  # best-of-n's first seed when none was given, so a run repeats
+COMPARE_MAX_TOKENS = 80  # a compare round's answers: long enough to show a style, short enough to read two
+
+
 @dataclass(frozen=True)
 class SamplingSettings:
     """Every sampling default lives here and nowhere else."""

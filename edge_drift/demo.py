@@ -36,7 +36,7 @@ def run_demo(model: str, profiles_dir: str | None, echo: Callable[[str], None],
 
         echo(f"\n2. the same question, plain and steered (beta {report.profile.beta}, top 3 attributes):")
         echo(f"   Q: {DEMO_QUESTION}")
-        settings = SamplingSettings(temperature=0.7, top_p=0.9, max_tokens=max_tokens, seed=seed)
+        settings = SamplingSettings(max_tokens=max_tokens, seed=seed)  # the library's sampling defaults
         for strategy in ("plain", "drift"):
             text, event = assistant.generate([{"role": "user", "content": DEMO_QUESTION}], user=DEMO_USER,
                                              strategy=strategy, settings=settings)

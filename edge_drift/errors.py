@@ -26,5 +26,9 @@ class ProfileError(EdgeDriftError):
     """A profile that is missing, invalid, or made for another model."""
 
 
+class ProfileNotFoundError(ProfileError):
+    """No profile exists for this user (the server answers 404)."""
+
+
 class TokenizerMismatchError(EdgeDriftError):
     """Two models that must share a tokenizer do not."""

@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .attributes import AttributeSet
-from .errors import PairsError, ProfileError
+from .errors import PairsError, ProfileError, ProfileNotFoundError
 from .pairs import Pair, parse_pair
 from .profile import DEFAULT_BETA, DEFAULT_TOP_K, AttributeStat, Profile, check_user_name, now
 from .rewards import DEFAULT_MAX_RESPONSE_TOKENS, DEFAULT_POSITION_DECAY, ScoringStats, screened_differences
@@ -88,7 +88,7 @@ def fit_profile(engine, store: ProfileStore, user: str, new_pairs: Sequence[Pair
     with store.lock(user):
         previous = store.load(user) if store.exists(user) else None
         if incremental and previous is None:
-            raise ProfileError(f"no profile for {user!r} yet; create it with `edge-drift profile fit {user} --pairs FILE`")
+            raise ProfileNotFoundError(f"no profile for {user!r} yet; create it with `edge-drift profile fit {user} --pairs FILE`")
         if attributes is None:
             attributes = previous.attribute_set if previous is not None else None
         if attributes is None:

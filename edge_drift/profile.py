@@ -12,11 +12,10 @@ from pathlib import Path
 from .attributes import AttributeSet
 from .errors import ProfileError
 from .rewards import DEFAULT_MAX_RESPONSE_TOKENS, DEFAULT_POSITION_DECAY
-from .solvers import top_k
+from .solvers import DEFAULT_TOP_K
 
 
 SCHEMA_VERSION = 1
-DEFAULT_TOP_K = 7
 # On all 350 held-out DSP prompts per user, 0.125 with 24-token profiles is the one setting whose win rate
 # over plain clears issue 12's line by both judges (0.66 / 0.66, every user above 0.5; 0.25: 0.66 / 0.64),
 # and it leans ahead of 0.25 head to head (0.52 / 0.51) at no cost to fit or vote time (docs/RESULTS.md,

@@ -10,7 +10,7 @@ from scipy.special import expit, log_expit
 
 SOLVERS = ("select", "drift", "bt", "contrast", "auto")
 DEFAULT_SOLVER = "select"  # docs/RESULTS.md, "Choosing the default solver"
-SELECT_K = 7  # attributes `select` keeps: as many as decoding mixes by default (profile.DEFAULT_TOP_K)
+DEFAULT_TOP_K = 7  # attributes a profile keeps and decoding mixes; `select` keeps exactly these
 AUTO_MIN_PAIRS = 10  # below this, cross-validation folds are too small to choose between solvers
 BT_L2 = 10.0  # chosen on DSP (docs/RESULTS.md, solver study): 1.0 overfits at 10-50 pairs
 
@@ -46,7 +46,7 @@ def bradley_terry(differences: np.ndarray, l2: float = BT_L2) -> np.ndarray:
     return w / norm if norm > 0 else w
 
 
-def solve(differences: np.ndarray, solver: str, k: int = SELECT_K) -> np.ndarray:
+def solve(differences: np.ndarray, solver: str, k: int = DEFAULT_TOP_K) -> np.ndarray:
     if solver == "select":
         return select_top(differences, k)
     if solver == "drift":
@@ -65,7 +65,7 @@ def pairwise_accuracy(differences: np.ndarray, weights: np.ndarray) -> float:
 
 
 def cross_validated_accuracy(differences: np.ndarray, solver: str, folds: int = 5, seed: int = 0,
-                             k: int = SELECT_K) -> float | None:
+                             k: int = DEFAULT_TOP_K) -> float | None:
     """K-fold held-out pairwise accuracy of the k weights decoding would mix; None with fewer than 4 pairs.
 
     Every strategy steers (and Best-of-N ranks) with the profile's k selected attributes only, so that
@@ -92,7 +92,7 @@ class Fit:
     cv_accuracy: float | None
 
 
-def fit_weights(differences: np.ndarray, solver: str = DEFAULT_SOLVER, k: int = SELECT_K) -> Fit:
+def fit_weights(differences: np.ndarray, solver: str = DEFAULT_SOLVER, k: int = DEFAULT_TOP_K) -> Fit:
     """Weights with a cross-validated accuracy (of the k that steer); `auto` keeps the solver that steers best."""
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; choose one of {', '.join(SOLVERS)}")

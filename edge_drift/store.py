@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, Sequence
 
-from .errors import PairsError, ProfileError
+from .errors import PairsError, ProfileError, ProfileNotFoundError
 from .files import atomic_write
 from .pairs import Pair, write_pairs_lines
 from .paths import profiles_dir
@@ -96,7 +96,7 @@ class ProfileStore:
     def load(self, user: str, slm_identity: dict | None = None) -> Profile:
         path = self.path(user)
         if not path.is_file():
-            raise ProfileError(f"no profile for {user!r} in {self.root}; create it with "
+            raise ProfileNotFoundError(f"no profile for {user!r} in {self.root}; create it with "
                                f"`edge-drift profile fit {user} --pairs FILE`")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -173,7 +173,7 @@ class ProfileStore:
         with self.lock(user):
             folder = self.folder(user)
             if not folder.is_dir():
-                raise ProfileError(f"no profile for {user!r} in {self.root}; `edge-drift profile list` shows them")
+                raise ProfileNotFoundError(f"no profile for {user!r} in {self.root}; `edge-drift profile list` shows them")
             shutil.rmtree(folder)
             self.lock_path(user).unlink(missing_ok=True)
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every README example in order and saves each output under out/readme/; then scripts/serve_examples.sh,
-# and `python scripts/readme_refresh.py` copies the outputs into README.md (and lists the blocks to do by hand).
+# Runs every README and docs/ example in order and saves each output under out/readme/; then scripts/serve_examples.sh,
+# and `python scripts/readme_refresh.py` copies the outputs into README.md and docs/*.md (and lists the blocks to do
+# by hand); `python scripts/cli_reference.py` rewrites docs/cli.md's --help blocks.
 set -u
 cd "$(dirname "$0")/.."
 export PATH="$PWD/.venv/bin:$PATH"
@@ -37,7 +38,7 @@ run models edge-drift models list
 run eval_prefs edge-drift eval prefs --data profiles/examples/terse_tim.pairs.jsonl --attributes concise,storyteller,humor \
     --n-train 4,8 --n-test 4 --seeds 3 --out out/evaltest
 # needs ../shared/data; the committed 32-token DSP scores stand in for `eval prefs --out out/dsp_eval` (docs/RESULTS.md)
-[ -f out/dsp_eval/cache.json ] || { mkdir -p out/dsp_eval && gunzip -c docs/data/dsp_scores_32tok.json.gz > out/dsp_eval/cache.json; }
+[ -f out/dsp_eval/cache.json ] || { mkdir -p out/dsp_eval && gunzip -c research/data/dsp_scores_32tok.json.gz > out/dsp_eval/cache.json; }
 run eval_generate edge-drift eval generate --data ../shared/data/dsp/dsp_dev.json --user academy --n-train 50 \
     --n-prompts 10 --strategies drift,panda,prompt --cache out/dsp_eval/cache.json --max-response-tokens 32 --position-decay 1 --embedding-judge
 run eval_judge edge-drift eval generate --data ../shared/data/dsp/dsp_dev.json --user literature --n-train 50 \

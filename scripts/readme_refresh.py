@@ -1,6 +1,7 @@
-"""Copies the outputs that scripts/readme_examples.sh and serve_examples.sh saved under out/readme/ into README.md.
+"""Copies the outputs that scripts/readme_examples.sh and serve_examples.sh saved under out/readme/ into README.md
+and the docs/ pages.
 
-Each README ```console block whose command (continuation lines joined, quotes dropped) is the first line of an
+Each ```console block whose command (continuation lines joined, quotes dropped) is the first line of an
 out/readme/*.txt file gets that file's output; blocks with no such file (edited commands, long-running examples)
 are listed so they can be refreshed by hand. Usage: python scripts/readme_refresh.py [--dry-run]
 """
@@ -58,12 +59,14 @@ def refresh(readme: str, outputs: dict[str, tuple[str, str]]) -> tuple[str, list
 
 
 def main() -> None:
-    readme_path = ROOT / "README.md"
-    text, updated, missing = refresh(readme_path.read_text(), saved_outputs(ROOT / "out" / "readme"))
-    if "--dry-run" not in sys.argv:
-        readme_path.write_text(text)
-    print(f"refreshed {len(updated)} block(s): {', '.join(updated)}")
-    print("left as they are (refresh by hand):", *missing, sep="\n  ")
+    outputs = saved_outputs(ROOT / "out" / "readme")
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        text, updated, missing = refresh(page.read_text(), outputs)
+        if "--dry-run" not in sys.argv:
+            page.write_text(text)
+        if updated or missing:
+            print(f"{page.relative_to(ROOT)}: refreshed {len(updated)} block(s): {', '.join(updated)}")
+            print("  left as they are (refresh by hand):", *missing, sep="\n    ")
 
 
 if __name__ == "__main__":

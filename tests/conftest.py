@@ -1,4 +1,5 @@
-"""Shared fixtures: the embedded model is loaded once per test session (loading costs seconds)."""
+"""Shared fixtures, and the two layers: `real` tests load the embedded model, start a server or drive Chromium;
+the rest need none of them and run in seconds (`make test-fast`, i.e. `pytest -m "not real"`)."""
 from __future__ import annotations
 
 import os
@@ -6,6 +7,17 @@ import os
 import pytest
 
 from edge_drift.engine import Engine
+
+
+# A test that asks for one of these is a `real` test; one that reaches the model another way says so itself
+# with @pytest.mark.real (or a module-level `pytestmark`).
+REAL_FIXTURES = {"engine", "server", "client", "browser", "page", "encoder"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if REAL_FIXTURES & set(item.fixturenames):
+            item.add_marker(pytest.mark.real)
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,7 @@ from llama_cpp import Llama
 from scipy.special import log_softmax
 
 import edge_drift.fitting as fitting_module
-from edge_drift.attributes import attribute_messages, distinctive_words, load_attribute_set, written_prompt
+from edge_drift.attributes import attribute_messages, load_attribute_set
 from edge_drift.cli import main
 from edge_drift.errors import ProfileError
 from edge_drift.pairs import Pair
@@ -58,21 +58,6 @@ def test_default_attributes_are_the_papers_41_then_7_writing_registers():
     for attribute in default.attributes[41:]:  # the paper's form: a one-sentence persona with one cue
         assert attribute.prompt.startswith("You are ") and attribute.prompt.endswith(".")
         assert "AI assistant" in attribute.prompt and attribute.prompt != default.base
-
-
-def test_a_written_attribute_names_the_words_that_separate_chosen_from_rejected_answers():
-    rng = np.random.default_rng(0)
-    filler = [f"topic{i}" for i in range(40)]
-    chosen = [f"Moreover, the {' '.join(rng.choice(filler, 3))} is indeed clear." for _ in range(30)]
-    rejected = [f"lol the {' '.join(rng.choice(filler, 3))} is fun" for _ in range(30)]
-    chosen[0] += " zebra"  # in one chosen answer only: too rare to rank above the consistent cues
-    words = distinctive_words(chosen, rejected, 3)
-    assert words[:3] == ["clear", "indeed", "moreover"]  # equal z: alphabetical
-    everything = distinctive_words(chosen, rejected, 100)
-    assert "the" not in everything and "is" not in everything  # in every answer: no separation
-    assert "lol" not in everything and everything.index("zebra") > 2  # rejected cues are never asked for
-    prompt = written_prompt("You are an AI assistant.", chosen, rejected, 3)
-    assert prompt.startswith("You are an AI assistant. ") and "clear, indeed, moreover." in prompt
 
 
 def test_rewards_equal_independent_naive_computation(engine):

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -119,6 +120,38 @@ def test_a_damaged_sha256_memo_is_recomputed(tmp_path, monkeypatch):
         assert json.loads(memos[0].read_text())["sha256"] == first  # and the memo is whole again
 
 
+AS_NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def nobody_env(base, env: dict) -> dict:
+    """An environment in which `nobody` can import edge_drift, or a skip that says why it cannot.
+
+    A clone in a private folder (a home directory with mode 0700/0750, a `mktemp -d`) is unreadable to
+    `nobody`: then the package is copied into `base` (readable) and put first on PYTHONPATH. If this Python
+    itself is unreadable to `nobody` (its virtualenv is inside that folder), the test cannot run as another user."""
+    import shutil
+    import subprocess
+    import sys
+
+    import edge_drift
+
+    def can_import(env: dict) -> bool:
+        probe = subprocess.run([*AS_NOBODY, sys.executable, "-c", "import edge_drift.cli"], capture_output=True,
+                               env=env)
+        return probe.returncode == 0
+
+    if shutil.which("setpriv") is None:
+        pytest.fail("setpriv (util-linux) is missing")
+    if can_import(env):
+        return env
+    copy = base / "src"
+    shutil.copytree(Path(edge_drift.__file__).parent, copy / "edge_drift")
+    env = {**env, "PYTHONPATH": str(copy)}
+    if not can_import(env):
+        pytest.skip(f"user nobody cannot run {sys.executable} (the checkout sits in a folder only its owner can read)")
+    return env
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop to another user")
 def test_an_unwritable_profiles_folder_is_one_line(tmp_path):
     """Root may write anywhere, so the command runs as `nobody` (setpriv) against a folder it cannot write."""
@@ -137,16 +170,14 @@ def test_an_unwritable_profiles_folder_is_one_line(tmp_path):
     pairs = base / "pairs.jsonl"
     pairs.write_text(json.dumps(GOOD) + "\n")
     pairs.chmod(0o644)
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.fail("setpriv (util-linux) is missing")
     code = ("import sys; from edge_drift.cli import main; "
             f"sys.argv = ['edge-drift', 'profile', 'fit', 'u', '--pairs', {str(pairs)!r}, '--profiles-dir', "
             f"{str(folder)!r}, '--attributes', 'concise']; main()")
-    result = subprocess.run([setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", code],
-                            capture_output=True, text=True, env={**os.environ, "HOME": str(base),
-                                                                 "EDGE_DRIFT_CACHE": str(base / "cache")})
-    request_cleanup()
+    try:
+        env = nobody_env(base, {**os.environ, "HOME": str(base), "EDGE_DRIFT_CACHE": str(base / "cache")})
+        result = subprocess.run([*AS_NOBODY, sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    finally:
+        request_cleanup()
     assert result.returncode == 1, result.stderr
     assert result.stderr.count("\n") == 1 and "Permission denied" in result.stderr and str(folder) in result.stderr
 
@@ -176,9 +207,8 @@ def test_an_unreadable_model_file_is_one_line():
         model.chmod(0o000)
         code = f"import sys; from edge_drift.cli import main; sys.argv = ['edge-drift', 'generate', '--model', " \
                f"{str(model)!r}, '--no-steer', 'Hi']; main()"
-        result = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
-                                 code], capture_output=True, text=True,
-                                env={**os.environ, "HOME": str(base), "EDGE_DRIFT_HOME": str(base / "home")})
+        env = nobody_env(base, {**os.environ, "HOME": str(base), "EDGE_DRIFT_HOME": str(base / "home")})
+        result = subprocess.run([*AS_NOBODY, sys.executable, "-c", code], capture_output=True, text=True, env=env)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     assert result.returncode == 1 and result.stderr.count("\n") == 1, result.stderr

@@ -11,7 +11,10 @@ import httpx
 import openai
 import pytest
 
+from edge_drift.decoding import SamplingSettings
+from edge_drift.profile import DEFAULT_BETA
 from edge_drift.serving.process import ServerProcess
+from edge_drift.strategies import DEFAULT_STRATEGY
 
 KEY = "test-key"
 EXAMPLES = Path(__file__).resolve().parent.parent / "profiles" / "examples"
@@ -93,6 +96,9 @@ def test_wrong_key_is_401_with_an_openai_error_body(server):
         wrong.chat.completions.create(model="edge-drift", messages=QUESTION)
     assert info.value.status_code == 401 and info.value.body["type"] == "authentication_error"
     assert httpx.get(f"{server.url}/health").status_code == 200  # health needs no key
+    defaults = httpx.get(f"{server.url}/defaults").json()  # nor do the defaults the page starts from
+    assert (defaults["strategy"], defaults["beta"]) == (DEFAULT_STRATEGY, DEFAULT_BETA)
+    assert defaults["sampling"]["temperature"] == SamplingSettings().temperature
 
 
 def test_non_streaming_answer_has_usage_and_says_who_answered(client):

@@ -152,3 +152,32 @@ def test_every_strategy_generates_from_the_cli(engine, tmp_path, name):
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["strategy"] == name and data["text"].strip() and 1 <= data["n_tokens"] <= 6
+
+
+def paper_profile(weights: dict[str, float], selected: int, preference_text: str | None = None):
+    """A profile without a model: what the strategies read of it (weights, prompts, the fit's selection)."""
+    from edge_drift.profile import AttributeStat, Profile
+
+    ranked = sorted(weights, key=lambda n: -abs(weights[n]))
+    stats = [AttributeStat(n, ATTRS[n].prompt, w, 0.0, n in ranked[:selected]) for n, w in weights.items()]
+    return Profile(user="dee", slm={"name": "none"}, base_prompt=BASE, attributes=stats, solver="select", n_pairs=3,
+                   cv_accuracy=None, top_k=selected, preference_text=preference_text)
+
+
+def test_the_prompt_strategy_writes_exactly_the_attributes_it_reports():
+    profile = paper_profile({"concise": 0.7, "storyteller": -0.5, "humor": 0.2}, selected=3)
+    for top, used in ((None, {"concise", "storyteller", "humor"}), (1, {"concise"}), (2, {"concise", "storyteller"})):
+        strategy = PromptStrategy(profile, top)
+        system = strategy.llm_system(BASE, Request(QUESTION))
+        assert set(strategy.info()["attributes"]) == used
+        named = {name for name in ("concise", "storyteller", "humor") if name in system}
+        assert named == used, (top, system)
+
+
+def test_pad_writes_the_top_attributes_it_is_given_and_refuses_them_with_a_written_preference():
+    profile = paper_profile({"concise": 0.7, "storyteller": -0.5, "humor": 0.2}, selected=3)
+    assert make_strategy("pad", profile).preference == "The user prefers answers that are concise, humor; not storyteller."
+    assert make_strategy("pad", profile, top_attributes=1).preference == "The user prefers answers that are concise."
+    for written in ({"preference": "Short answers."}, {"profile": paper_profile({"concise": 1.0}, 1, "Terse.")}):
+        with pytest.raises(EdgeDriftError, match="--top-attributes"):
+            make_strategy("pad", **{"profile": profile, **written}, top_attributes=2)

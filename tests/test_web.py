@@ -162,6 +162,14 @@ def test_create_chat_compare_vote_undo_export_import_delete(page, server, tmp_pa
         page.keyboard.press("Enter")
     assert json.loads(request.value.post_data)["beta"] == 1
     page.wait_for_function("!document.querySelector('#send').disabled", timeout=WAIT_MS)
+    # the moved strength is pat's own: another user starts at their profile's (none here: the default)
+    page.fill("#new-user", "quinn")
+    page.click("text=Add")
+    wait_text(page, "#profile-user", "quinn")
+    assert page.inner_text("#beta-value") == "beta 0.125"
+    page.select_option("#user-select", "pat")
+    wait_text(page, "#profile-stats", "4 pair(s)")
+    assert page.inner_text("#beta-value") == "beta 1.00"
 
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#delete")
@@ -225,4 +233,7 @@ def test_a_server_with_a_key_asks_for_it_and_then_works(browser, tmp_path):
         page.wait_for_function("document.querySelectorAll('#messages li').length === 2 && "
                                "!document.querySelector('#send').disabled", timeout=WAIT_MS)
         assert page.is_hidden("#alert") and len(page.inner_text("#messages li.assistant .body")) > 1
+        # the key is a secret: kept for this tab's session only, never in the browser's lasting storage
+        assert page.evaluate("sessionStorage.getItem('edge-drift.key')") == "sesame"
+        assert page.evaluate("Object.values(localStorage)").count("sesame") == 0
         context.close()

@@ -63,8 +63,8 @@ def bench_decode_command(model: str, n_tokens: int, all_strategies: bool, as_jso
 
 @bench.command("fit")
 @click.option("--model", default="default", show_default=True, help=MODEL_HELP)
-@click.option("--data", default="../shared/data/dsp/dsp_dev.json", show_default=True,
-              type=click.Path(dir_okay=False), help="DSP-style JSON (the benchmark's pairs; not shipped).")
+@click.option("--data", required=True, type=click.Path(dir_okay=False),
+              help="DSP-style JSON whose pairs are fitted (e.g. the DSP benchmark's dsp_dev.json; not shipped).")
 @click.option("--user", default="academy", show_default=True, help="The DSP domain whose choices are fitted.")
 @click.option("--pairs", "n_pairs", default=50, show_default=True, type=click.IntRange(1), help="Pairs to fit.")
 @click.option("--full/--no-full", default=False, show_default=True,

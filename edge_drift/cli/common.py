@@ -109,7 +109,7 @@ def open_engine(model: str):
 
 def profiles_dir_option(function):
     return click.option("--profiles-dir", default=None, metavar="DIR",
-                        help="Profiles folder [default: $EDGE_DRIFT_PROFILES or ./profiles].")(function)
+                        help="Profiles folder [default: $EDGE_DRIFT_PROFILES, else the data folder's profiles/; `edge-drift data` shows it].")(function)
 
 
 

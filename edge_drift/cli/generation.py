@@ -51,13 +51,14 @@ the profile's reward keeps one; prompt: top attributes written into the system p
 
 
 def steering_options(function):
-    from ..strategies import DEFAULT_CANDIDATES, DEFAULT_GUIDANCE, DEFAULT_SAMPLES, STRATEGY_NAMES, PandaSchedule
+    from ..strategies import (DEFAULT_CANDIDATES, DEFAULT_GUIDANCE, DEFAULT_SAMPLES, DEFAULT_STRATEGY, STRATEGY_NAMES,
+                               PandaSchedule)
 
     options = [
         click.option("--user", help="Whose profile steers the answer."),
         click.option("--model", default="default", show_default=True, help="The LLM that writes. " + MODEL_HELP),
         click.option("--slm", default=None, help="The sLM that steers (same tokenizer) [default: --model]."),
-        click.option("--strategy", type=click.Choice(STRATEGY_NAMES), default="drift", show_default=True,
+        click.option("--strategy", type=click.Choice(STRATEGY_NAMES), default=DEFAULT_STRATEGY, show_default=True,
                      help=STRATEGY_HELP),
         click.option("--beta", type=Knob("beta"), help=f"drift: strength; larger = closer to plain [default: profile's, {DEFAULT_BETA}]."),
         click.option("--top-attributes", type=Knob("top_attributes", integer=True), help="Attributes used [default: profile's top-k]."),

@@ -17,8 +17,8 @@ from ..pairs import Pair, parse_pairs_text, write_pairs_lines
 from ..profile import check_user_name
 from .tasks import FitTask, Tasks
 from .votes import Completion, Completions, vote_pair
-from .wire import (DONE, ApiError, ChatCall, ChunkWriter, as_api_error, bad, check_body_knob, completion_body, error_body,
-                   model_names, parse_chat, sse)
+from .wire import (DONE, ApiError, ChatCall, ChunkWriter, as_api_error, bad, check_body_knob, client_defaults,
+                   completion_body, error_body, model_names, parse_chat, sse)
 from .worker import QueueFull, Worker
 
 USER_HEADERS = ("x-edge-drift-user", "x-openwebui-user-id")  # in this order, then the body's `user`
@@ -120,6 +120,11 @@ def create_app(assistant, *, api_key: str | None = None, queue_size: int = 8) ->
         return {"status": "ok", "model": assistant.llm.path.name, "slm": assistant.slm.path.name,
                 "queue": {"waiting": worker.waiting, "size": worker.queue_size, "busy": worker.current is not None,
                           "completed": worker.completed, "cancelled": worker.cancelled}}
+
+    @app.get("/defaults")
+    async def defaults():
+        """The defaults the page starts from (no secrets: public, like /health)."""
+        return client_defaults()
 
     @v1.get("/models")
     async def models():
@@ -340,9 +345,9 @@ def import_summary(user: str, report) -> dict:
 
 
 def import_body(raw: bytes, content_type: str) -> tuple[list[Pair], dict]:
-    """JSONL pairs, or {"pairs": [...], "attributes": [...], "top_k": N, "solver": S, "beta": B, "replace": bool}."""
-    from ..attributes import load_attribute_set
+    """JSONL pairs, or {"pairs": [...], "attributes": [...], "top_k": N, "solver": S, "beta": B, "replace": bool}.
 
+    Every option is checked by the CLI's rule here, before any pair is scored: a bad one is a 400 naming it."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:
@@ -354,25 +359,43 @@ def import_body(raw: bytes, content_type: str) -> tuple[list[Pair], dict]:
             body = json.loads(text)
         except json.JSONDecodeError as exc:
             raise bad(f"the body is not valid JSON ({exc.msg})") from None
-        text = "".join(json.dumps(p) + "\n" for p in body.get("pairs") or [])
-        if body.get("attributes"):
-            try:
-                options["attributes"] = load_attribute_set().select(list(body["attributes"]))
-            except EdgeDriftError as exc:
-                raise bad(str(exc), "attributes") from None
-        if body.get("top_k") is not None:
-            options["top_k_attributes"] = int(body["top_k"])
-        if body.get("solver") is not None:
-            options["solver"] = str(body["solver"])
-        if body.get("beta") is not None:  # drift's strength kept in the profile, as `profile fit --beta`
-            check_body_knob("beta", body["beta"])
-            options["beta"] = float(body["beta"])
-        options["replace"] = bool(body.get("replace"))
+        if not isinstance(body.get("pairs"), list):
+            raise bad("pairs must be a list of {prompt, chosen, rejected} objects", "pairs")
+        text = "".join(json.dumps(p) + "\n" for p in body["pairs"])
+        options = import_options(body)
     try:
         parsed = parse_pairs_text(text, "the uploaded pairs")
     except EdgeDriftError as exc:
         raise bad(str(exc), "pairs") from None
     return parsed.pairs, options
+
+
+def import_options(body: dict) -> dict:
+    """The fit options of an import body, as `profile fit` takes them: attributes, top_k, solver, beta, replace."""
+    from ..attributes import load_attribute_set
+    from ..solvers import SOLVERS
+
+    if not isinstance(body.get("replace", False), bool):
+        raise bad("replace must be true or false", "replace")
+    options: dict = {"replace": body.get("replace", False)}
+    if body.get("attributes") is not None:
+        if not isinstance(body["attributes"], list) or not all(isinstance(a, str) for a in body["attributes"]):
+            raise bad("attributes must be a list of attribute names", "attributes")
+        try:
+            options["attributes"] = load_attribute_set().select(body["attributes"])
+        except EdgeDriftError as exc:
+            raise bad(str(exc), "attributes") from None
+    if body.get("top_k") is not None:
+        check_body_knob("top_k", body["top_k"])
+        options["top_k_attributes"] = int(body["top_k"])
+    if body.get("solver") is not None:
+        if body["solver"] not in SOLVERS:
+            raise bad(f"unknown solver {body['solver']!r}; choose one of {', '.join(SOLVERS)}", "solver")
+        options["solver"] = body["solver"]
+    if body.get("beta") is not None:  # drift's strength kept in the profile, as `profile fit --beta`
+        check_body_knob("beta", body["beta"])
+        options["beta"] = float(body["beta"])
+    return options
 
 
 def profile_summary(profile) -> dict:

@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 
 from ..decoding import Event, SamplingSettings
 from ..errors import EdgeDriftError
-from ..strategies import STRATEGY_NAMES, check_knob
+from ..strategies import DEFAULT_STRATEGY, STRATEGY_NAMES, check_knob
 
 MODEL_PREFIX = "edge-drift"
-DEFAULT_MODEL_STRATEGY = "drift"
 
 
 class ApiError(Exception):
@@ -33,13 +32,13 @@ def error_body(message: str, type: str = "invalid_request_error", param: str | N
 
 def as_api_error(exc: Exception) -> ApiError:
     """The library's one-line errors become OpenAI error bodies; anything else is a 500 that says so."""
-    from ..errors import ContextOverflowError, ProfileError
+    from ..errors import ContextOverflowError, ProfileNotFoundError
 
     if isinstance(exc, ApiError):
         return exc
     if isinstance(exc, ContextOverflowError):
         return bad(str(exc), "messages", "context_length_exceeded")
-    if isinstance(exc, ProfileError) and str(exc).startswith("no profile"):
+    if isinstance(exc, ProfileNotFoundError):
         return ApiError(404, str(exc), code="profile_not_found")
     if isinstance(exc, EdgeDriftError):
         return bad(str(exc))
@@ -58,6 +57,18 @@ def check_body_knob(knob: str, value) -> None:
         raise bad(str(exc).replace(f"--{knob.replace('_', '-')}", knob), knob) from None
 
 
+def client_defaults() -> dict:
+    """The library's defaults that a client (the page) starts from, so that each has one owner."""
+    from dataclasses import asdict
+
+    from ..decoding import COMPARE_MAX_TOKENS, VARIED_TEMPERATURE
+    from ..profile import DEFAULT_BETA
+
+    sampling = {k: v for k, v in asdict(SamplingSettings()).items() if k not in ("stop", "grammar", "seed")}
+    return {"strategy": DEFAULT_STRATEGY, "beta": DEFAULT_BETA, "sampling": sampling,
+            "compare": {"temperature": VARIED_TEMPERATURE, "max_tokens": COMPARE_MAX_TOKENS}}
+
+
 # -- models: one per way of answering ---------------------------------------------------------------
 def model_names() -> list[str]:
     """`edge-drift` (the default strategy) and `edge-drift-<strategy>` for every strategy, plain included."""
@@ -66,7 +77,7 @@ def model_names() -> list[str]:
 
 def strategy_of(model: str) -> str:
     if model == MODEL_PREFIX:
-        return DEFAULT_MODEL_STRATEGY
+        return DEFAULT_STRATEGY
     name = model[len(MODEL_PREFIX) + 1:] if model.startswith(MODEL_PREFIX + "-") else None
     if name not in STRATEGY_NAMES:
         raise ApiError(404, f"model {model!r} does not exist; choose one of {', '.join(model_names())} "

@@ -12,7 +12,7 @@ from .following import (DEFAULT_CANDIDATES, DEFAULT_GUIDANCE, ProfileStrategy, S
 from .guided import ArgsProcessor, ArgsStrategy, PandaProcessor, PandaSchedule, PandaStrategy, TokenReward
 from .pad import PadProcessor, PadStrategy, preference_from_profile
 
-__all__ = ["DEFAULT_CANDIDATES", "DEFAULT_GUIDANCE", "DEFAULT_SAMPLES", "STRATEGY_NAMES", "KNOB_RULES",
+__all__ = ["DEFAULT_STRATEGY", "DEFAULT_CANDIDATES", "DEFAULT_GUIDANCE", "DEFAULT_SAMPLES", "STRATEGY_NAMES", "KNOB_RULES",
            "check_knob", "make_strategy", "ArgsProcessor", "ArgsStrategy", "BestOfNStrategy", "DriftMixer",
            "DriftStrategy", "PLAUSIBILITY", "PadProcessor", "PadStrategy", "PandaProcessor", "PandaSchedule",
            "PandaStrategy", "PlainStrategy", "ProfileStrategy", "PromptStrategy", "SequenceFollower",
@@ -21,6 +21,7 @@ __all__ = ["DEFAULT_CANDIDATES", "DEFAULT_GUIDANCE", "DEFAULT_SAMPLES", "STRATEG
 
 
 STRATEGY_NAMES = ("drift", "pad", "panda", "args", "best-of-n", "prompt", "plain")
+DEFAULT_STRATEGY = "drift"  # the strongest by both judges (docs/RESULTS.md); the CLI, server and page read it here
 
 
 # Every numeric knob of every strategy: (lowest allowed, whether the bound itself is allowed, what it means).
@@ -31,6 +32,7 @@ KNOB_RULES = {
     "candidates": (1, True, "top-k tokens considered per step"),
     "samples": (1, True, "best-of-n answers sampled"),
     "top_attributes": (1, True, "attributes used for steering"),
+    "top_k": (1, True, "attributes a fitted profile keeps for steering"),
 }
 
 
@@ -61,7 +63,11 @@ def make_strategy(name: str, profile=None, *, beta: float | None = None, top_att
     if name == "plain":
         return PlainStrategy()
     if name == "pad":
-        text = preference or (preference_from_profile(profile) if profile else None)
+        written = preference or getattr(profile, "preference_text", None)
+        if top_attributes is not None and (written or profile is None):
+            raise EdgeDriftError("--top-attributes picks the profile attributes that pad writes into its preference; "
+                                 "with a written preference (--preference, or the profile's) it would do nothing")
+        text = preference or (preference_from_profile(profile, top_attributes) if profile else None)
         return PadStrategy(text, reward_model, DEFAULT_GUIDANCE if guidance is None else guidance, candidates)
     if profile is None:
         raise EdgeDriftError(f"strategy {name!r} needs a profile: pass --user USER")

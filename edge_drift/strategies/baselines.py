@@ -7,11 +7,11 @@ from typing import Iterator
 
 import numpy as np
 
-from ..decoding import Event, Models, PlainStrategy, Request, Strategy, generate_text
+from ..decoding import VARIED_SEED, VARIED_TEMPERATURE, Event, Models, PlainStrategy, Request, Strategy, generate_text
 from ..errors import EdgeDriftError
 from ..rewards import Job, LogProbCache, score_job_groups, system_prompt
 from .following import ranked_attributes
-from .pad import preference_from_profile
+from .pad import preference_sentence
 
 DEFAULT_SAMPLES = 4  # Best-of-N answers sampled
 
@@ -26,7 +26,8 @@ class PromptStrategy(Strategy):
         self.attributes = ranked_attributes(profile, top_attributes)
 
     def llm_system(self, base_prompt: str, request: Request) -> str:
-        return f"{system_prompt(base_prompt, request.system)} {preference_from_profile(self.profile)}"
+        # exactly the attributes info() reports: the selected ones, or the top `top_attributes` when asked
+        return f"{system_prompt(base_prompt, request.system)} {preference_sentence(self.attributes)}"
 
     def info(self) -> dict:
         return {"strategy": self.name, "attributes": {a.name: a.weight for a in self.attributes}}
@@ -64,10 +65,10 @@ class BestOfNStrategy(Strategy):
     def stream(self, models: Models, request: Request, base_prompt: str) -> Iterator[Event]:
         start = time.perf_counter()
         settings = request.settings
-        temperature = settings.temperature if settings.temperature > 0 else 0.8  # N greedy samples are one
+        temperature = settings.temperature if settings.temperature > 0 else VARIED_TEMPERATURE  # N greedy samples are one
         answers, events = [], []
         for i in range(self.samples):
-            seed = (settings.seed if settings.seed is not None else 1234) + i
+            seed = (settings.seed if settings.seed is not None else VARIED_SEED) + i
             sample = replace(request, settings=replace(settings, temperature=temperature, seed=seed))
             text, event = generate_text(models, PlainStrategy(), sample, base_prompt)
             answers.append(text)

@@ -12,13 +12,17 @@ from .following import (DEFAULT_CANDIDATES, DEFAULT_GUIDANCE, SequenceFollower, 
                         sequence_room, top_candidates)
 
 
-def preference_from_profile(profile) -> str:
-    """A preference sentence from the profile's strongest attributes, when none was written."""
+def preference_from_profile(profile, top_attributes: int | None = None) -> str:
+    """The profile's written preference, else a sentence from the attributes that steer (`ranked_attributes`)."""
     if getattr(profile, "preference_text", None):
         return profile.preference_text
-    ranked = ranked_attributes(profile, None)
-    likes = [a.name.replace("_", " ") for a in ranked if a.weight > 0]
-    dislikes = [a.name.replace("_", " ") for a in ranked if a.weight < 0]
+    return preference_sentence(ranked_attributes(profile, top_attributes))
+
+
+def preference_sentence(attributes) -> str:
+    """"The user prefers answers that are a, b; not c." from weighted attributes, strongest first."""
+    likes = [a.name.replace("_", " ") for a in attributes if a.weight > 0]
+    dislikes = [a.name.replace("_", " ") for a in attributes if a.weight < 0]
     parts = []
     if likes:
         parts.append("answers that are " + ", ".join(likes))

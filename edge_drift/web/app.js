@@ -3,14 +3,17 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const store = {
-  get: (key, fallback) => localStorage.getItem("edge-drift." + key) ?? fallback,
-  set: (key, value) => localStorage.setItem("edge-drift." + key, value),
-};
+// Choices persist in this browser; the API key only for this tab's session (it is a secret).
+const keeper = (storage) => ({
+  get: (key, fallback) => storage.getItem("edge-drift." + key) ?? fallback,
+  set: (key, value) => storage.setItem("edge-drift." + key, value),
+});
+const store = keeper(localStorage), secret = keeper(sessionStorage);
+const betaKey = () => "beta." + state.user;  // each user has their own steering strength
 const state = {
-  user: store.get("user", ""), key: store.get("key", ""),
+  user: store.get("user", ""), key: secret.get("key", ""),
   messages: [], controller: null, pair: null, lastVote: null, weights: null, attributes: [],
-  betaMoved: store.get("beta", null) !== null,  // until the slider is moved, drift uses (and it shows) the profile's beta
+  betaMoved: false,  // until the slider is moved, drift uses (and it shows) the profile's beta
 };
 
 // -- talking to the server ----------------------------------------------------------------------------
@@ -106,6 +109,7 @@ async function loadUsers() {
 function setUser(name) {
   state.user = name;
   store.set("user", name);
+  loadBeta();
   state.messages = [];
   state.lastVote = null;
   state.weights = null;
@@ -217,8 +221,9 @@ async function compare(event) {
       const kind = kinds[index];
       const body = kind === "steered" ? steering() : { model: "edge-drift-plain" };
       const seed = Math.floor(Math.random() * 1e9);
-      const result = await streamChat({ ...body, messages: [{ role: "user", content: prompt }], max_tokens: 80,
-        temperature: 0.8, seed }, (sofar) => { $("text-" + side).textContent = sofar; });
+      const result = await streamChat({ ...body, messages: [{ role: "user", content: prompt }],
+        max_tokens: defaults.compare.max_tokens, temperature: defaults.compare.temperature, seed },
+        (sofar) => { $("text-" + side).textContent = sofar; });
       sides[side] = { id: result.id, kind, strategy: result.response.headers.get("X-Edge-Drift-Strategy") };
     }
     state.pair = sides;
@@ -285,7 +290,6 @@ async function undo() {
 
 // -- the profile panel --------------------------------------------------------------------------------
 async function refreshProfile(moved = null) {
-  const chart = $("chart");
   if (!state.user) return showProfile(null);
   let profile = null;
   try {
@@ -294,7 +298,14 @@ async function refreshProfile(moved = null) {
     if (error.status !== 404) throw error;
   }
   showProfile(profile, moved);
-  return chart;
+}
+
+function loadBeta() {
+  // until this user's slider is moved, drift uses (and the slider shows) their profile's beta
+  const saved = store.get(betaKey(), null);
+  state.betaMoved = saved !== null;
+  $("beta").value = saved ?? $("beta").defaultValue;
+  showBeta();
 }
 
 function showBeta() {
@@ -446,14 +457,18 @@ function onKey(event) {
   }
 }
 
-function init() {
+// The library owns every default (strategy, beta, how a compare round samples); the page asks the server.
+let defaults = null;
+
+async function init() {
+  defaults = await api("/defaults").then((response) => response.json());
+  $("beta").defaultValue = defaults.beta;
   $("user-select").addEventListener("change", (event) => setUser(event.target.value));
   $("new-user-form").addEventListener("submit", addUser);
-  $("strategy").value = store.get("strategy", "drift");
+  $("strategy").value = store.get("strategy", defaults.strategy);
   $("strategy").addEventListener("change", () => store.set("strategy", $("strategy").value));
-  $("beta").value = store.get("beta", $("beta").defaultValue);
-  $("beta").addEventListener("input", () => { state.betaMoved = true; showBeta(); store.set("beta", $("beta").value); });
-  showBeta();
+  loadBeta();
+  $("beta").addEventListener("input", () => { state.betaMoved = true; showBeta(); store.set(betaKey(), $("beta").value); });
   $("chat-form").addEventListener("submit", sendChat);
   $("chat-input").addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); $("chat-form").requestSubmit(); }
@@ -477,7 +492,7 @@ function init() {
   $("key-box").addEventListener("submit", (event) => {
     event.preventDefault();
     state.key = $("api-key").value;
-    store.set("key", state.key);
+    secret.set("key", state.key);
     $("key-box").hidden = true;
     clearError();
     loadUsers().then(() => refreshProfile()).catch(showError);
@@ -489,4 +504,4 @@ function init() {
   loadUsers().then(() => refreshProfile()).catch(showError);
 }
 
-init();
+init().catch(showError);
