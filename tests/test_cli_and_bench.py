@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 from click.testing import CliRunner
 
 from edge_drift.bench import bench_decode, bench_engine
@@ -53,6 +54,7 @@ def test_progress_without_a_terminal_prints_position_lines(capsys):
     assert len(lines) == 1 and lines[0].startswith("scoring 3/3") and "eta 0s" in lines[0]
 
 
+@pytest.mark.real  # loads the embedded model through the CLI or a server
 def test_bench_serve_reports_every_key():
     from edge_drift.serving.benchmark import bench_serve
 

@@ -19,7 +19,6 @@ PAIRS = [
     ("What is inflation?", "Prices rise; money buys less.", "Inflation is a slow tide lifting every price tag, bit by bit."),
     ("How to learn typing?", "Practise daily with a tutor.", "Your fingers are dancers learning a ballet, one step at a time."),
 ]
-from helpers import STORY_PAIRS
 
 
 def hand_made() -> PairFeatures:
@@ -55,6 +54,7 @@ def test_markdown_table_adds_the_mean_over_users():
     assert "| **mean of 2** | drift | **0.500** |" in table and "| v | chance | 0.500 ± 0.000 |" in table
 
 
+@pytest.mark.real  # loads the embedded model through the CLI or a server
 def test_eval_prefs_end_to_end_on_a_tiny_pairs_file(tmp_path, monkeypatch):
     data = tmp_path / "tiny.jsonl"
     data.write_text("".join(json.dumps({"prompt": p, "chosen": c, "rejected": r}) + "\n" for p, c, r in PAIRS))
@@ -98,6 +98,7 @@ def test_judge_never_trains_on_the_prompts_it_judges():
     assert low < 0.7 < high and 0 <= low and high <= 1
 
 
+@pytest.mark.real  # loads the embedded model through the CLI or a server
 def test_eval_generate_end_to_end(tmp_path):
     data = tmp_path / "story.jsonl"
     write_pairs(data, STORY_PAIRS)

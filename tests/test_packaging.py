@@ -6,7 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.real  # builds the wheel and runs the demo on the embedded model
 
 # Loaded at interpreter start (site imports `sitecustomize` from PYTHONPATH): any attempt to reach another
 # machine raises, and is written down so the test can see it even if the program swallowed the error.

@@ -223,6 +223,7 @@ def test_missing_profile_and_add_without_profile(engine, store):
         fit_profile(engine, store, "ada", PAIRS, incremental=True)
 
 
+@pytest.mark.real  # loads the embedded model through the CLI or a server
 def test_cli_fit_show_list_rm(tmp_path):
     pairs_file = tmp_path / "pairs.jsonl"
     pairs_file.write_text("".join(json.dumps(p.to_dict()) + "\n" for p in PAIRS[:3]))

@@ -336,6 +336,7 @@ def test_load_on_loopback_loses_nothing(server):
         assert set(prompts) <= {p["prompt"] for p in exported["pairs"]}, user
 
 
+@pytest.mark.real  # loads the embedded model through the CLI or a server
 def test_a_full_queue_answers_503_at_once_and_never_cuts_a_running_stream(tmp_path):
     with ServerProcess("--profiles-dir", str(tmp_path), "--queue-size", "1", log=tmp_path / "serve.log") as small:
         body = {"model": "edge-drift-plain", "messages": ESSAY, "stream": True, "max_tokens": 120, "temperature": 0}

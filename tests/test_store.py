@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from edge_drift.attributes import load_attribute_set
@@ -85,6 +86,7 @@ def cli(*args: str, **kwargs) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 
+@pytest.mark.real  # loads the embedded model through the CLI or a server
 def test_four_processes_adding_at_once_lose_no_pair(tmp_path):
     folder = str(tmp_path / "p")
     first = cli("profile", "fit", "u", "--pairs", str(write_pairs(tmp_path / "0.jsonl", PAIRS[:1])),
