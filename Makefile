@@ -16,7 +16,7 @@ LLAMA_CPP := llama-cpp-python==$(shell sed -n 's/.*"llama-cpp-python==\([^"]*\)"
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install browser demo test test-fast bench clean
+.PHONY: install browser demo test test-fast test-openwebui bench clean
 
 # pip reuses a wheel it cached from an earlier build with AMX (its cache ignores CMAKE_ARGS): rebuild that one
 install: $(STAMP)
@@ -52,6 +52,16 @@ test: install browser
 # The layer that needs no model, server or browser: numpy, files, wire parsing, docs (seconds).
 test-fast: install
 	$(BIN)/python -m pytest -q -m "not real"
+
+# Open WebUI 0.12.4 in front of `edge-drift serve`, driven in Chromium (not part of `make test`: Open WebUI's
+# dependencies are several GB, installed once into a virtualenv of its own that later runs reuse).
+OPENWEBUI_VENV ?= $(HOME)/.cache/edge-drift/openwebui
+OPENWEBUI_VERSION := 0.12.4
+test-openwebui: install browser
+	@test -x $(OPENWEBUI_VENV)/bin/open-webui || { echo "installing open-webui==$(OPENWEBUI_VERSION) into $(OPENWEBUI_VENV) (~17 min, ~7 GB, once)"; \
+	  $(PYTHON) -m venv $(OPENWEBUI_VENV) && $(OPENWEBUI_VENV)/bin/pip install -q --upgrade pip && \
+	  $(OPENWEBUI_VENV)/bin/pip install -q open-webui==$(OPENWEBUI_VERSION); }
+	$(BIN)/python scripts/openwebui_run.py --open-webui $(OPENWEBUI_VENV)/bin/open-webui
 
 bench: install
 	$(BIN)/edge-drift bench engine

@@ -45,15 +45,22 @@ def scoring_workload(engine: Engine, n_attributes: int | None = None) -> list[tu
     return items
 
 
+def step_token(engine: Engine) -> int:
+    """Any ordinary token to feed decode steps with (speed does not depend on which): the first of a newline."""
+    return engine.llm.tokenize(b"\n", add_bos=False, special=False)[0]
+
+
 def _steps(ctx: MultiSequenceContext, prompt: list[int], n_seq: int, n_steps: int, looped: bool) -> Callable:
+    token = step_token(ctx.engine)
+
     def run() -> None:
         ctx.start([prompt] * n_seq)
         for _ in range(n_steps):
             if looped:
                 for seq in range(n_seq):
-                    ctx.step([198], [seq])
+                    ctx.step([token], [seq])
             else:
-                ctx.step([198] * n_seq)
+                ctx.step([token] * n_seq)
     return run
 
 
@@ -70,19 +77,11 @@ def bench_engine(engine: Engine, n_sequences: int = 8, n_steps: int = 32, repeat
     items = scoring_workload(engine)
     logical_tokens = sum(len(p) + len(c) for p, c in items)
     evaluated_tokens = sum(len(p) for p in {tuple(p) for p, _ in items}) + sum(len(c) for _, c in items)
-    # Raw prompt evaluation: llama-cpp-python's own Llama.eval of one long sequence (last logits only).
-    raw_tokens = _raw_tokens(engine)
-
-    def raw_eval() -> None:
-        engine.llm.reset()
-        engine.llm.eval(raw_tokens)
-
     with engine.context(32, 512) as scorer:
-        raw_s, score_s = np.inf, np.inf
+        prompt_eval, score_s = 0.0, np.inf
         for _ in range(repeats):  # interleaved so drifting machine load hits both alike
-            raw_s = min(raw_s, best_time(raw_eval, 1))
+            prompt_eval = max(prompt_eval, raw_prompt_eval_rate(engine, 1))
             score_s = min(score_s, best_time(lambda: scorer.score(items), 1))
-    prompt_eval = len(raw_tokens) / raw_s
     scoring = logical_tokens / score_s
     return {
         "model": engine.path.name,
@@ -129,6 +128,7 @@ def decode_rate(models, strategy, request, base_prompt: str, repeats: int) -> fl
 
 def raw_step_rate(engine: Engine, prompts: list[list[int]], llm_prompt: list[int], n_steps: int, repeats: int) -> float:
     """The physical bound: llama_decode of the LLM's token plus ONE batched step of the sLM sequences."""
+    token = step_token(engine)
     with engine.context(1, 1024) as llm_ctx, engine.context(len(prompts), 1024) as slm_ctx:
         best = np.inf
         for _ in range(repeats):
@@ -136,8 +136,8 @@ def raw_step_rate(engine: Engine, prompts: list[list[int]], llm_prompt: list[int
             slm_ctx.start(prompts)
             start = time.perf_counter()
             for _ in range(n_steps):
-                llm_ctx.step([198])
-                slm_ctx.step([198] * len(prompts))
+                llm_ctx.step([token])
+                slm_ctx.step([token] * len(prompts))
             best = min(best, time.perf_counter() - start)
     return n_steps / best
 
@@ -244,7 +244,7 @@ def bench_fit(engine: Engine, pairs, vote_pair, full_fit: bool = False, cli_vote
     prompt_eval, all_logits = raw_prompt_eval_rate(engine), all_logits_eval_rate(engine)
     with tempfile.TemporaryDirectory() as folder:
         store = ProfileStore(folder)
-        engine.saved_stems.clear()  # cold: nothing saved from an earlier run
+        engine.stems.clear()  # cold: nothing saved from an earlier run
         start = time.perf_counter()
         report = fit_profile(engine, store, "bench", pairs, attributes=attributes, max_response_tokens=cutoff)
         fit_s = time.perf_counter() - start
@@ -257,7 +257,7 @@ def bench_fit(engine: Engine, pairs, vote_pair, full_fit: bool = False, cli_vote
         cli_vote_s = cli_vote(folder) if cli_vote else None
         full = None
         if full_fit:
-            engine.saved_stems.clear()
+            engine.stems.clear()
             start = time.perf_counter()
             before = fit_profile(engine, ProfileStore(f"{folder}/full"), "bench", pairs, attributes=attributes,
                                  screening=NO_SCREENING, max_response_tokens=cutoff)

@@ -69,6 +69,31 @@ class Segment:
     targets: np.ndarray | None = None
 
 
+class StemCache:
+    """Saved KV states of recurring prefixes (attribute system blocks), keyed by (sequence layout, tokens).
+
+    One per model (its Engine owns it), shared by every scoring context of that model, so a vote scored
+    after a fit restores them instead of evaluating them again. Bounded: the oldest is forgotten first."""
+
+    def __init__(self, capacity: int = MAX_SAVED_STEMS):
+        self.capacity = capacity
+        self._states: dict[tuple[int, tuple[int, ...]], object] = {}
+
+    def get(self, key: tuple[int, tuple[int, ...]]):
+        return self._states.get(key)
+
+    def put(self, key: tuple[int, tuple[int, ...]], state) -> None:
+        if len(self._states) >= self.capacity:  # ~0.4 MB each: forget the oldest
+            self._states.pop(next(iter(self._states)))
+        self._states[key] = state
+
+    def clear(self) -> None:
+        self._states.clear()
+
+    def __len__(self) -> int:
+        return len(self._states)
+
+
 class MultiSequenceContext:
     """A llama.cpp context with n_seq sequences (non-unified KV cache) driven by explicit positions."""
 
@@ -94,7 +119,7 @@ class MultiSequenceContext:
         params.n_threads_batch = engine.n_threads
         params.kv_unified = False  # per-sequence streams: each sequence's rows are exact and independent of the others
         self._exit = ExitStack()
-        self._ctx = _internals.LlamaContext(model=engine.llm._model, params=params, verbose=False)
+        self._ctx = _internals.LlamaContext(model=engine.native_model, params=params, verbose=False)
         self._exit.callback(self._ctx.close)
         self.ctx = self._ctx.ctx
         self.memory = llama_cpp.llama_get_memory(self.ctx)
@@ -107,8 +132,7 @@ class MultiSequenceContext:
         self.n_decode_calls = 0
         self.n_tokens_decoded = 0
         self.n_logit_rows = 0  # tokens whose full-vocabulary row was computed (the costly part of scoring)
-        # stem tokens -> saved KV state (see score); the engine's, so later contexts (the next vote) reuse them
-        self._stems = engine.saved_stems
+        self._stems = engine.stems  # the model's saved prefixes (see score): later contexts reuse them
 
     # -- lifecycle -------------------------------------------------------------------------------
     def close(self) -> None:
@@ -348,9 +372,7 @@ class MultiSequenceContext:
             state = (ctypes.c_uint8 * size)()
             if llama_cpp.llama_state_seq_get_data(self.ctx, state, size, seq) != size:
                 raise RuntimeError("llama.cpp could not save a sequence's state")
-            if len(self._stems) >= MAX_SAVED_STEMS:  # ~0.4 MB each: forget the oldest
-                self._stems.pop(next(iter(self._stems)))
-            self._stems[key] = state
+            self._stems.put(key, state)
             return length
         if not llama_cpp.llama_state_seq_set_data(self.ctx, state, len(state), seq):
             raise RuntimeError(f"llama.cpp could not restore a saved prefix into sequence {seq}")

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
 
-from .contexts import DEFAULT_N_BATCH, MultiSequenceContext, Tokens
+from .contexts import DEFAULT_N_BATCH, MultiSequenceContext, StemCache, Tokens
 from .errors import ModelLoadError
 from .files import atomic_write
 from .models import resolve_model
@@ -140,12 +140,15 @@ class Engine:
         except (ValueError, RuntimeError) as exc:
             raise ModelLoadError(f"llama.cpp could not load {self.path}: {exc}; is the file complete?") from exc
         self.n_vocab = self.llm.n_vocab()
-        # Saved KV state of recurring prefixes (attribute system blocks), shared by every scoring context
-        # of this model: a vote scored after a fit restores them instead of evaluating them again.
-        self.saved_stems: dict[tuple[int, tuple[int, ...]], object] = {}
+        self.stems = StemCache()  # saved KV states of this model's recurring prefixes, for every context
+
+    @property
+    def native_model(self):
+        """llama-cpp-python's model handle (private there: `Llama._model`), which extra contexts are built on."""
+        return self.llm._model
 
     def close(self) -> None:
-        self.saved_stems.clear()
+        self.stems.clear()
         self.llm.close()
 
     def __enter__(self) -> "Engine":
@@ -165,7 +168,7 @@ class Engine:
 
         if not self.chat_template:
             raise ModelLoadError(f"{self.path.name} has no chat template in its GGUF metadata; use an instruct model")
-        vocab = self.llm._model
+        vocab = self.native_model
         return {
             flag: Jinja2ChatFormatter(
                 template=self.chat_template,

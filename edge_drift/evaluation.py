@@ -196,15 +196,6 @@ def plot_curves(results: list[dict], path: Path) -> bool:
     return True
 
 
-def load_cache(path: Path | None, sha256: str, max_response_tokens: int,
-               position_decay: float = DEFAULT_POSITION_DECAY) -> LogProbCache:
-    if path and path.is_file():
-        cache = LogProbCache.from_dict(json.loads(path.read_text()))
-        if cache and cache.compatible(sha256, max_response_tokens, position_decay):
-            return cache
-    return LogProbCache(sha256, max_response_tokens, position_decay=position_decay)
-
-
 def evaluate_prefs(engine, data: Path, fmt: str, attributes: AttributeSet, n_train: Sequence[int], n_test: int,
                    seeds: int, users: Sequence[str] | None = None, cache_path: Path | None = None,
                    max_response_tokens: int = DEFAULT_MAX_RESPONSE_TOKENS, progress_factory=None,
@@ -212,7 +203,7 @@ def evaluate_prefs(engine, data: Path, fmt: str, attributes: AttributeSet, n_tra
     """Score what the cache lacks (checkpointing it), then every method's learning curve per user."""
     from .files import atomic_write
 
-    cache = load_cache(cache_path, engine.scoring_key, max_response_tokens, position_decay)
+    cache = LogProbCache.load(cache_path, engine.scoring_key, max_response_tokens, position_decay)
 
     def checkpoint() -> None:
         if cache_path:
@@ -281,7 +272,7 @@ def evaluate_generation_on(engine, data: Path, fmt: str, user: str | None, strat
         raise EdgeDriftError(f"{name} has {len(pairs)} pairs; --n-train {n_train} + --skip-prompts {skip_prompts} "
                              f"+ --n-prompts {n_prompts} do not fit, lower them")
     train, prompts = pairs[:n_train], [p.prompt for p in pairs[first:first + n_prompts]]
-    cache = load_cache(cache_path, engine.scoring_key, max_response_tokens, position_decay)
+    cache = LogProbCache.load(cache_path, engine.scoring_key, max_response_tokens, position_decay)
     plan = default_plan(solver)  # as `profile fit` does
     result, _ = screened_differences(engine, train, attributes, cache, plan)
     if cache_path:

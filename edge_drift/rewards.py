@@ -82,6 +82,20 @@ class LogProbCache:
         return cls(str(data["slm_sha256"]), int(data["max_response_tokens"]),
                    {str(k): float(v) for k, v in entries.items()}, float(decay))
 
+    @classmethod
+    def load(cls, path, slm_sha256: str, max_response_tokens: int, position_decay: float) -> "LogProbCache":
+        """The cache saved at `path` if it was scored the same way, else an empty one (a missing, damaged or
+        other-model cache only costs recomputation)."""
+        cache = None
+        if path is not None and path.is_file():
+            try:
+                cache = cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+            except (ValueError, KeyError, TypeError, AttributeError):  # JSON, UTF-8 and shape errors alike
+                cache = None
+        if cache is None or not cache.compatible(slm_sha256, max_response_tokens, position_decay):
+            cache = cls(slm_sha256, max_response_tokens, position_decay=position_decay)
+        return cache
+
 
 def system_prompt(attribute_prompt: str, pair_system: str | None) -> str:
     """The attribute cue first, then the pair's own instructions (identical for s_i and s_0)."""

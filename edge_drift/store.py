@@ -19,7 +19,8 @@ from .rewards import LogProbCache
 
 
 class ProfileStore:
-    """The profiles folder: one folder per user (profile.json, pairs-HASH.jsonl, rewards.json, votes.jsonl).
+    """The profiles folder: one folder per user (profile.json, pairs-HASH.jsonl, rewards.json, votes.jsonl,
+    imported.json).
 
     A user's files never share a name with another user's (the folder is the user name, and names cannot
     contain '/'), so `bob` and `bob.rewards` stay apart. The profile is the commit point of a fit: it names the
@@ -54,6 +55,30 @@ class ProfileStore:
     def votes_path(self, user: str) -> Path:
         """Ties and both-bad votes: recorded (they are the user's data) but never fitted."""
         return self.folder(user) / "votes.jsonl"
+
+    def imported_path(self, user: str) -> Path:
+        """Ids of the ratings already learned from other apps, per source (importing twice adds nothing)."""
+        return self.folder(user) / "imported.json"
+
+    def imported(self, user: str, source: str) -> set[str]:
+        try:
+            data = json.loads(self.imported_path(user).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return set()  # none yet, or damaged: at worst a rating is offered again, and its pair is a duplicate
+        ids = data.get(source) if isinstance(data, dict) else None
+        return {i for i in ids if isinstance(i, str)} if isinstance(ids, list) else set()
+
+    def remember_imported(self, user: str, source: str, ids: set[str]) -> None:
+        with self.lock(user):
+            path = self.imported_path(user)
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                data = {}
+            data = data if isinstance(data, dict) else {}
+            data[source] = sorted(self.imported(user, source) | set(ids))
+            self.folder(user).mkdir(parents=True, exist_ok=True)
+            atomic_write(path, json.dumps(data, indent=1))
 
     def lock_path(self, user: str) -> Path:
         return self.root / ".locks" / f"{check_user_name(user)}.lock"
@@ -130,16 +155,7 @@ class ProfileStore:
                                f"`edge-drift profile fit {user} --pairs FILE`") from None
 
     def load_cache(self, user: str, slm_sha256: str, max_response_tokens: int, position_decay: float) -> LogProbCache:
-        path = self.rewards_path(user)
-        cache = None
-        if path.is_file():
-            try:
-                cache = LogProbCache.from_dict(json.loads(path.read_text(encoding="utf-8")))
-            except (ValueError, KeyError, TypeError, AttributeError):  # JSON, UTF-8 and shape errors alike
-                cache = None  # a damaged cache only costs recomputation
-        if cache is None or not cache.compatible(slm_sha256, max_response_tokens, position_decay):
-            cache = LogProbCache(slm_sha256, max_response_tokens, position_decay=position_decay)
-        return cache
+        return LogProbCache.load(self.rewards_path(user), slm_sha256, max_response_tokens, position_decay)
 
     def save(self, profile: Profile, pairs: Sequence[Pair], cache: LogProbCache) -> Path:
         """Pairs (under a new, content-derived name) and cache first, the profile that names them last.

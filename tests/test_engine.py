@@ -122,18 +122,18 @@ def test_saved_system_blocks_give_the_same_scores_and_are_evaluated_once(engine,
     stems = [len(engine.chat_tokens([{"role": "system", "content": system}], add_generation_prompt=False))
              for system in ["You are an AI assistant."] * 3 + ["You are a concise AI assistant."] * 3]
     assert all(prefix[:n] != prefix[:n + 1] for (prefix, _), n in zip(scoring_items, stems))
-    engine.saved_stems.clear()
+    engine.stems.clear()
     with engine.context(8, 256) as ctx:
         first = ctx.score(scoring_items, stems=stems)
         decoded_first = ctx.n_tokens_decoded
-    assert len(engine.saved_stems) == 2  # one per system block
+    assert len(engine.stems) == 2  # one per system block
     with engine.context(8, 256) as ctx:  # a later context (the next vote) restores them
         again = ctx.score(scoring_items, stems=stems)
         decoded_again = ctx.n_tokens_decoded
     assert decoded_first - decoded_again == sum(set(stems))  # the system blocks were not evaluated again
     with engine.context(3, 512) as ctx:  # another sequence layout cannot load them: saved anew, same numbers
         other_layout = ctx.score(scoring_items, stems=stems)
-    assert len(engine.saved_stems) == 4
+    assert len(engine.stems) == 4
     for (prefix, continuation), a, b, c in zip(scoring_items, first, again, other_layout):
         np.testing.assert_allclose(a, b, atol=LOGPROB_TOL)
         np.testing.assert_allclose(c, b, atol=LOGPROB_TOL)

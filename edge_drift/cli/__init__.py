@@ -10,6 +10,7 @@ from .common import MODEL_HELP, FriendlyGroup, profiles_dir_option, progress_bar
 from .data import data
 from .evaluation import evaluate
 from .generation import chat, generate
+from .importing import importing
 from .models import models
 from .profiles import profile
 from .serving import serve
@@ -42,7 +43,7 @@ def demo(model: str, profiles_dir: str | None) -> None:
         run_demo(model, profiles_dir, click.echo, progress_bars(stack, "   scoring pairs"))
 
 
-for command in (models, profile, generate, chat, serve, data, evaluate, bench, demo):
+for command in (models, profile, generate, chat, serve, data, importing, evaluate, bench, demo):
     main.add_command(command)
 
 if __name__ == "__main__":  # pragma: no cover

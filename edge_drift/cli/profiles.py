@@ -40,7 +40,6 @@ def run_fit(user, pairs_file, model, profiles_dir, incremental, **options):
     from contextlib import ExitStack
 
     from ..pairs import read_pairs
-    from ..fitting import fit_profile
     from ..profile import check_user_name
     from ..store import ProfileStore
 
@@ -49,10 +48,16 @@ def run_fit(user, pairs_file, model, profiles_dir, incremental, **options):
     if parsed.duplicate_lines:
         click.echo(f"skipped {len(parsed.duplicate_lines)} duplicate pair(s) at line(s) "
                    f"{', '.join(map(str, parsed.duplicate_lines))}", err=True)
-    store = ProfileStore(profiles_dir)
     with ExitStack() as stack, open_engine(model) as engine:
-        report = fit_profile(engine, store, user, parsed.pairs, incremental=incremental,
-                             progress_factory=progress_bars(stack, "scoring pairs"), **options)
+        fit_and_report(engine, ProfileStore(profiles_dir), user, parsed.pairs, incremental, stack, **options)
+
+
+def fit_and_report(engine, store, user, pairs, incremental, stack, **options):
+    """Fit (or refit with new pairs) and say what came of it: the profile, the work, the weights, what moved."""
+    from ..fitting import fit_profile
+
+    report = fit_profile(engine, store, user, pairs, incremental=incremental,
+                         progress_factory=progress_bars(stack, "scoring pairs"), **options)
     fitted = report.profile
     stats = report.stats
     rate = stats.tokens_scored / stats.seconds if stats.seconds else 0.0
@@ -73,6 +78,7 @@ def run_fit(user, pairs_file, model, profiles_dir, incremental, **options):
                    "close to plain; an --add-attribute prompt that writes the way you want would give it a direction")
     if incremental and report.previous_weights:
         click.echo(describe_moves(report))
+    return report
 
 
 def describe_moves(report, n: int = 3) -> str:

@@ -28,6 +28,21 @@ def edge_drift_command() -> list[str]:
     return [found] if found else [sys.executable, "-c", "from edge_drift.cli import main; main()"]
 
 
+def wait_for_health(url: str, process: subprocess.Popen, timeout: float, name: str) -> None:
+    """Until GET url/health answers 200; an exit or the timeout raises, naming the server."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} exited with {process.returncode}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.25)
+    raise TimeoutError(f"{name} did not answer {url}/health within {timeout:.0f}s")
+
+
 class ServerProcess:
     """`edge-drift serve --port P ARGS...` on 127.0.0.1; stopped (SIGINT, then kill) on exit."""
 
@@ -46,17 +61,7 @@ class ServerProcess:
             raise
 
     def _wait(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"edge-drift serve exited with {self.process.returncode}; see {self.log}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.25)
-        raise TimeoutError(f"edge-drift serve did not answer /health within {timeout:.0f}s")
+        wait_for_health(self.url, self.process, timeout, f"edge-drift serve (log: {self.log})")
 
     def health(self) -> dict:
         return httpx.get(f"{self.url}/health", timeout=10).json()

@@ -461,6 +461,12 @@ function onKey(event) {
 let defaults = null;
 
 async function init() {
+  if (state.user) {  // the remembered user is chosen at once; the full list follows from the server
+    $("user-select").add(new Option(state.user, state.user));
+    $("user-select").value = state.user;
+  }
+  const users = loadUsers();
+  users.catch(() => {});  // reported below, once the page is set up
   defaults = await api("/defaults").then((response) => response.json());
   $("beta").defaultValue = defaults.beta;
   $("user-select").addEventListener("change", (event) => setUser(event.target.value));
@@ -501,7 +507,7 @@ async function init() {
   window.addEventListener("resize", () => drawChart(state.attributes));
   selectTab(store.get("tab", "chat"));
   $("profile-user").textContent = state.user || "you";
-  loadUsers().then(() => refreshProfile()).catch(showError);
+  users.then(() => refreshProfile()).catch(showError);
 }
 
 init().catch(showError);

@@ -26,7 +26,7 @@ def tokens_per_s(engine: Engine, tokens: np.ndarray, embeddings: bool, repeats: 
     params.n_seq_max = 1
     params.embeddings = embeddings
     params.pooling_type = llama_cpp.LLAMA_POOLING_TYPE_NONE
-    context = _internals.LlamaContext(model=engine.llm._model, params=params, verbose=False)
+    context = _internals.LlamaContext(model=engine.native_model, params=params, verbose=False)
     batch = TokenBatch(512)
     best = np.inf
     try:

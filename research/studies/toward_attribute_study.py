@@ -35,11 +35,11 @@ from edge_drift.assistant import Assistant
 from edge_drift.attributes import load_attribute_set
 from edge_drift.decoding import SamplingSettings
 from edge_drift.engine import Engine
-from edge_drift.evaluation import load_cache, user_pairs
+from edge_drift.evaluation import user_pairs
 from edge_drift.fitting import profile_from_differences
 from edge_drift.judging import evaluate_generation
 from edge_drift.profile import AttributeStat
-from edge_drift.rewards import screened_differences
+from edge_drift.rewards import LogProbCache, screened_differences
 from edge_drift.screening import ScreeningPlan
 from common import exemplar_prompt, written_prompt  # noqa: E402
 
@@ -86,7 +86,7 @@ def main() -> None:
     name, pairs = user_pairs(Path(data), "dsp", user)
     first = N_TRAIN + int(os.environ.get("SKIP_PROMPTS", "0"))
     train, prompts = pairs[:N_TRAIN], [p.prompt for p in pairs[first:first + n_prompts]]
-    cache = load_cache(CACHE, engine.scoring_key, 8, 1.0)
+    cache = LogProbCache.load(CACHE, engine.scoring_key, 8, 1.0)
     result, stats = screened_differences(engine, train, attributes, cache, ScreeningPlan())
     assert stats.jobs_scored == 0, f"{CACHE} lacks scores: run research/pipeline/dsp_generate.sh once (CUTOFF=8 DECAY=1)"
     profile = profile_from_differences(name, engine.identity.to_dict(), attributes, result.differences,
