@@ -16,7 +16,7 @@ LLAMA_CPP := llama-cpp-python==$(shell sed -n 's/.*"llama-cpp-python==\([^"]*\)"
 
 CHROMIUM ?= /usr/bin/chromium
 
-.PHONY: install browser demo test test-fast test-openwebui bench clean
+.PHONY: install browser demo test test-fast test-openwebui fuzz bench clean
 
 # pip reuses a wheel it cached from an earlier build with AMX (its cache ignores CMAKE_ARGS): rebuild that one
 install: $(STAMP)
@@ -62,6 +62,12 @@ test-openwebui: install browser
 	  $(PYTHON) -m venv $(OPENWEBUI_VENV) && $(OPENWEBUI_VENV)/bin/pip install -q --upgrade pip && \
 	  $(OPENWEBUI_VENV)/bin/pip install -q open-webui==$(OPENWEBUI_VERSION); }
 	$(BIN)/python scripts/openwebui_run.py --open-webui $(OPENWEBUI_VENV)/bin/open-webui
+
+# schemathesis against `edge-drift serve`'s OpenAPI document on loopback: no 5xx, no hang (stops by itself).
+FUZZ_VENV ?= $(HOME)/.cache/edge-drift/fuzz
+fuzz: install
+	@test -x $(FUZZ_VENV)/bin/st || { $(PYTHON) -m venv $(FUZZ_VENV) && $(FUZZ_VENV)/bin/pip install -q schemathesis==4.32.5; }
+	ST=$(FUZZ_VENV)/bin/st scripts/fuzz_api.sh
 
 bench: install
 	$(BIN)/edge-drift bench engine

@@ -210,6 +210,8 @@ def steps(owui: OpenWebUI, edge: ServerProcess, backend: str, docs: Path, work: 
               f"edge-drift's page shows the profile with the vote: {edge_page.inner_text('#profile-stats')!r}")
         edge_page.screenshot(path=str(docs / "openwebui-edge-drift-page.png"), full_page=True)
 
+        tasks_cost(owui, edge, pages["tim"], tim["token"])
+
         # a stopped generation frees edge-drift's worker
         owui.call("POST", "/api/v1/users/user/settings/update", wendy["token"],
                   json={"ui": {"params": {**GREEDY, "max_tokens": 2000}}})
@@ -234,6 +236,38 @@ def steps(owui: OpenWebUI, edge: ServerProcess, backend: str, docs: Path, work: 
         check(not queue["busy"] and queue["cancelled"] == cancelled + 1,
               f"a generation stopped in Open WebUI's page freed edge-drift's worker ({queue})")
         browser.close()
+
+
+def idle_after(edge: ServerProcess, start: float, quiet_s: float = 4.0, timeout_s: float = 600) -> float:
+    """Seconds from `start` until edge-drift's queue has been empty for `quiet_s` (the last answer's end)."""
+    deadline, last_busy = time.monotonic() + timeout_s, time.monotonic()
+    while time.monotonic() < deadline:
+        queue = edge.health()["queue"]
+        if queue["busy"] or queue["waiting"]:
+            last_busy = time.monotonic()
+        elif time.monotonic() - last_busy > quiet_s:
+            return last_busy - start
+        time.sleep(0.2)
+    raise SystemExit("FAIL edge-drift did not go idle")
+
+
+def tasks_cost(owui: OpenWebUI, edge: ServerProcess, page: Page, token: str) -> None:
+    """What Open WebUI's background tasks (title, tags, follow-ups) cost edge-drift's one worker after an answer,
+    sent to the chat's own model (steered), to edge-drift-plain, or turned off."""
+    config = owui.call("GET", "/api/v1/tasks/config", token)
+    for label, task_model, enabled in (("on, chat model", "", True), ("on, edge-drift-plain", "edge-drift-plain", True),
+                                       ("off", "", False)):
+        owui.call("POST", "/api/v1/tasks/config/update", token, json={
+            **config, "TASK_MODEL_EXTERNAL": task_model, "ENABLE_TITLE_GENERATION": enabled,
+            "ENABLE_TAGS_GENERATION": enabled, "ENABLE_FOLLOW_UP_GENERATION": enabled})
+        before = edge.health()["queue"]["completed"]
+        start = time.monotonic()
+        page.ask("edge-drift", f"Give me one tip for a calm morning ({label}).", 1)
+        idle = idle_after(edge, start)
+        requests = edge.health()["queue"]["completed"] - before
+        print(f"     background tasks {label}: {requests} request(s) to edge-drift, idle {idle:.1f} s after sending")
+    check(True, "measured what Open WebUI's background tasks cost (numbers above)")
+    owui.call("POST", "/api/v1/tasks/config/update", token, json=config)
 
 
 def main() -> None:

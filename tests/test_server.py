@@ -284,6 +284,15 @@ def test_a_client_that_disconnects_frees_the_worker(server):
         time.sleep(0.2)
     health = server.health()["queue"]
     assert not health["busy"] and health["cancelled"] == cancelled + 1
+    # a client that gives up on a non-streamed answer frees it too (it used to run the whole answer out)
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(f"{server.url}/v1/chat/completions", json={**body, "stream": False}, timeout=3,
+                   headers={"Authorization": f"Bearer {KEY}"})
+    deadline = time.monotonic() + 30
+    while server.health()["queue"]["busy"] and time.monotonic() < deadline:
+        time.sleep(0.2)
+    health = server.health()["queue"]
+    assert not health["busy"] and health["cancelled"] == cancelled + 2
 
 
 def test_load_on_loopback_loses_nothing(server):

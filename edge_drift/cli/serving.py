@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import sys
 
 import click
 
@@ -52,5 +54,9 @@ def serve(host, port, model, slm, api_key, profiles_dir, queue_size, attributes,
                    f"(profiles: {assistant.store.root}, queue {queue_size}{', API key required' if api_key else ''})",
                    err=True)
         uvicorn.run(app, host=host, port=port, log_level="warning", timeout_graceful_shutdown=5)
-        if not app.state.worker.stop():  # never free the models under a running generation
-            raise SystemExit("the worker did not stop; exiting without freeing the models")
+        if not app.state.worker.stop():
+            # Never free the models under a running job (a long fit or best-of-n does not stop mid-way): leaving
+            # this `with` would close them, and llama.cpp would crash in the worker. Exit without unwinding.
+            click.echo("edge-drift serve: the worker is still busy; exiting without freeing the models", err=True)
+            sys.stderr.flush()
+            os._exit(1)

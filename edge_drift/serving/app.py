@@ -1,6 +1,7 @@
 """The FastAPI application: OpenAI-compatible chat, votes that refit a profile, and profile management."""
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
 import time
@@ -17,8 +18,9 @@ from ..pairs import Pair, parse_pairs_text, write_pairs_lines
 from ..profile import check_user_name
 from .tasks import FitTask, Tasks
 from .votes import Completion, Completions, vote_pair
-from .wire import (DONE, ApiError, ChatCall, ChunkWriter, as_api_error, bad, check_body_knob, client_defaults,
-                   completion_body, error_body, model_names, parse_chat, sse)
+from .wire import (CHAT_REQUEST_SCHEMA, DONE, FEEDBACK_REQUEST_SCHEMA, IMPORT_REQUEST_SCHEMA, ApiError, ChatCall,
+                   ChunkWriter, as_api_error, bad, check_body_knob, client_defaults, completion_body, error_body,
+                   json_body, model_names, parse_chat, sse)
 from .worker import QueueFull, Worker
 
 USER_HEADERS = ("x-edge-drift-user", "x-openwebui-user-id")  # in this order, then the body's `user`
@@ -133,7 +135,7 @@ def create_app(assistant, *, api_key: str | None = None, queue_size: int = 8) ->
                                             "owned_by": "edge-drift"} for name in model_names()]}
 
     # -- chat -------------------------------------------------------------------------------------------
-    @v1.post("/chat/completions")
+    @v1.post("/chat/completions", openapi_extra=json_body(CHAT_REQUEST_SCHEMA))
     async def chat_completions(request: Request):
         call = parse_chat(await read_json(request))
         user = resolve_user(request, call.user)
@@ -177,9 +179,11 @@ def create_app(assistant, *, api_key: str | None = None, queue_size: int = 8) ->
             return StreamingResponse(stream_chunks(job, first, call, completion_id, created, remember),
                                      media_type="text/event-stream",
                                      headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        watcher = asyncio.create_task(cancel_on_disconnect(request, job))
         try:
             events = [event async for event in job_events(job, first)]
         finally:
+            watcher.cancel()
             job.cancel()
         text = "".join(event.text for event in events)
         remember(text)
@@ -221,7 +225,7 @@ def create_app(assistant, *, api_key: str | None = None, queue_size: int = 8) ->
             job.cancel()  # a disconnect closes this generator: the worker stops at its next token
 
     # -- learning from votes ------------------------------------------------------------------------------
-    @v1.post("/feedback")
+    @v1.post("/feedback", openapi_extra=json_body(FEEDBACK_REQUEST_SCHEMA))
     async def feedback(request: Request):
         body = await read_json(request)
         if not isinstance(body, dict):
@@ -293,7 +297,7 @@ def create_app(assistant, *, api_key: str | None = None, queue_size: int = 8) ->
             raise bad("format must be json or jsonl", "format")
         return {"object": "profile.export", "profile": profile.to_dict(), "pairs": [p.to_dict() for p in pairs]}
 
-    @v1.post("/profiles/{user}/import")
+    @v1.post("/profiles/{user}/import", openapi_extra=json_body(IMPORT_REQUEST_SCHEMA))
     async def import_pairs(user: str, request: Request, background: bool = False):
         """Fit pairs into a profile; with ?background=true answer 202 with a task to poll for progress."""
         user = valid_user(user, "user")
@@ -330,6 +334,13 @@ def create_app(assistant, *, api_key: str | None = None, queue_size: int = 8) ->
 
     app.include_router(v1)
     return app
+
+
+async def cancel_on_disconnect(request: Request, job, every_s: float = 0.25) -> None:
+    """A client that leaves before its (non-streamed) answer frees the worker at the next token, as a stream's does."""
+    while not await request.is_disconnected():
+        await asyncio.sleep(every_s)
+    job.cancel()
 
 
 def moves_body(report) -> list[dict]:

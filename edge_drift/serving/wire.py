@@ -85,6 +85,46 @@ def strategy_of(model: str) -> str:
     return name
 
 
+# -- request schemas, for the OpenAPI document (clients and fuzzers read them; parse_* below enforce them) ----
+MESSAGE_SCHEMA = {"type": "object", "required": ["role", "content"], "properties": {
+    "role": {"enum": ["system", "developer", "user", "assistant"]},
+    "content": {"anyOf": [{"type": "string"}, {"type": "array", "items": {
+        "type": "object", "required": ["type", "text"],
+        "properties": {"type": {"const": "text"}, "text": {"type": "string"}}}}]}}}
+CHAT_REQUEST_SCHEMA = {"type": "object", "required": ["messages"], "properties": {
+    "model": {"type": "string"}, "messages": {"type": "array", "minItems": 1, "items": MESSAGE_SCHEMA},
+    "stream": {"type": "boolean"}, "stream_options": {"type": "object", "properties": {
+        "include_usage": {"type": "boolean"}}},
+    "max_tokens": {"type": "integer", "minimum": 1}, "max_completion_tokens": {"type": "integer", "minimum": 1},
+    "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+    "top_p": {"type": "number", "minimum": 0, "maximum": 1}, "seed": {"type": "integer"},
+    "stop": {"anyOf": [{"type": "string"}, {"type": "array", "maxItems": 4, "items": {"type": "string"}}]},
+    "n": {"const": 1}, "user": {"type": "string"}, "tools": {"type": "array"},
+    "tool_choice": {"enum": ["auto", "none"]}, "strategy": {"enum": list(STRATEGY_NAMES)},
+    "beta": {"type": "number", "exclusiveMinimum": 0}, "top_attributes": {"type": "integer", "minimum": 1},
+    "trim_history": {"type": "boolean"}}}
+PAIR_PROPERTIES = {"prompt": {"type": "string", "minLength": 1}, "chosen": {"type": "string", "minLength": 1},
+                   "rejected": {"type": "string", "minLength": 1}, "system": {"type": "string"},
+                   "messages": {"type": "array", "items": MESSAGE_SCHEMA}}
+FEEDBACK_REQUEST_SCHEMA = {"anyOf": [
+    {"type": "object", "required": ["prompt", "chosen", "rejected"],
+     "properties": {"user": {"type": "string"}, **PAIR_PROPERTIES}},
+    {"type": "object", "required": ["a", "b", "winner"],
+     "properties": {"user": {"type": "string"}, "a": {"type": "string"}, "b": {"type": "string"},
+                    "winner": {"enum": ["a", "b", "tie", "both_bad"]}}}]}
+IMPORT_REQUEST_SCHEMA = {"type": "object", "required": ["pairs"], "properties": {
+    "pairs": {"type": "array", "items": {"type": "object", "required": ["prompt", "chosen", "rejected"],
+                                         "properties": PAIR_PROPERTIES}},
+    "attributes": {"type": "array", "items": {"type": "string"}}, "top_k": {"type": "integer", "minimum": 1},
+    "solver": {"type": "string"}, "beta": {"type": "number", "exclusiveMinimum": 0},
+    "replace": {"type": "boolean"}}}
+
+
+def json_body(schema: dict) -> dict:
+    """FastAPI's openapi_extra for a route that reads its JSON body itself."""
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+
+
 # -- requests -----------------------------------------------------------------------------------------
 @dataclass
 class ChatCall:
