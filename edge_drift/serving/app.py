@@ -161,8 +161,10 @@ def create_app(assistant, *, api_key: str | None = None, queue_size: int = 8) ->
             return "done"
 
         job = await submit(work)
+        watcher = asyncio.create_task(cancel_on_disconnect(request, job))  # until the answer is out
         kind, value = await job.next()
         if kind != "item":  # nothing was generated: answer with a plain error (400, 404, ...)
+            watcher.cancel()
             job.cancel()
             raise as_api_error(value)
         described, first = value
@@ -176,10 +178,10 @@ def create_app(assistant, *, api_key: str | None = None, queue_size: int = 8) ->
                                                            text, described["strategy"]))
 
         if call.stream:
+            watcher.cancel()  # from here the stream notices a disconnect itself
             return StreamingResponse(stream_chunks(job, first, call, completion_id, created, remember),
                                      media_type="text/event-stream",
                                      headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        watcher = asyncio.create_task(cancel_on_disconnect(request, job))
         try:
             events = [event async for event in job_events(job, first)]
         finally:

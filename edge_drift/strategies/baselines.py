@@ -7,7 +7,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..decoding import VARIED_SEED, VARIED_TEMPERATURE, Event, Models, PlainStrategy, Request, Strategy, generate_text
+from ..decoding import VARIED_SEED, VARIED_TEMPERATURE, Event, Models, PlainStrategy, Request, Strategy
 from ..errors import EdgeDriftError
 from ..rewards import Job, LogProbCache, score_job_groups, system_prompt
 from .following import ranked_attributes
@@ -70,8 +70,12 @@ class BestOfNStrategy(Strategy):
         for i in range(self.samples):
             seed = (settings.seed if settings.seed is not None else VARIED_SEED) + i
             sample = replace(request, settings=replace(settings, temperature=temperature, seed=seed))
-            text, event = generate_text(models, PlainStrategy(), sample, base_prompt)
-            answers.append(text)
+            parts = []
+            for event in PlainStrategy().stream(models, sample, base_prompt):
+                parts.append(event.text)
+                if not event.done:
+                    yield Event("")  # no text yet, but a caller may stop here (the server, when its client left)
+            answers.append("".join(parts))
             events.append(event)
         self.rewards = profile_rewards(models.slm, self.profile, self.attributes, request, answers).tolist()
         best = int(np.argmax(self.rewards))
