@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections import OrderedDict
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
@@ -247,11 +248,13 @@ class Assistant:
             request = replace(request, settings=replace(request.settings, max_tokens=room))
         return Prepared(steering, replace(request, messages=turns), base, length, dropped)
 
-    def run(self, prepared: Prepared) -> Iterator[Event]:
-        """Stream a prepared request; the last event carries the totals and who/what answered."""
+    def run(self, prepared: Prepared, cancel: threading.Event | None = None) -> Iterator[Event]:
+        """Stream a prepared request; the last event carries the totals and who/what answered. Setting `cancel`
+        ends it at the next token."""
         if prepared.dropped:
             yield Event("", info={"notice": f"dropped the {prepared.dropped} oldest turn(s) to fit the context"})
-        for event in prepared.steering.strategy.stream(self.models, prepared.request, prepared.base_prompt):
+        request = replace(prepared.request, cancel=cancel) if cancel is not None else prepared.request
+        for event in prepared.steering.strategy.stream(self.models, request, prepared.base_prompt):
             if event.done:
                 event.n_prompt_tokens = prepared.n_prompt_tokens
                 event.info = {**event.info, **prepared.steering.describe()}

@@ -1,6 +1,7 @@
 """One decoding interface: strategies turn (messages, models, sampling) into a stream of typed events."""
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
@@ -78,6 +79,22 @@ class Request:
     messages: list[dict]  # the conversation so far, ending with the user's turn (no system message)
     system: str | None = None  # the user's own instructions, added after the base prompt
     settings: SamplingSettings = field(default_factory=SamplingSettings)
+    cancel: threading.Event | None = None  # set by the caller to stop at the next token (the server's client left)
+
+
+class StopCheck:
+    """Ends decoding at the next token once the request is cancelled, whether or not text was yielded yet
+    (llama-cpp-python holds back text that may begin a stop string or an unfinished UTF-8 character). It forces
+    the end-of-generation token: an exception raised here would be swallowed by llama.cpp's sampler callback."""
+
+    def __init__(self, cancel: threading.Event, eos: int):
+        self.cancel, self.eos = cancel, eos
+
+    def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        if self.cancel.is_set():
+            scores[:] = -np.inf
+            scores[self.eos] = 0.0
+        return scores
 
 
 class TokenCounter:
@@ -114,6 +131,8 @@ class Strategy:
         prompt = models.llm.chat_tokens(messages)
         counter = TokenCounter()
         processors = [*self.processors(models, request, messages), counter]
+        if request.cancel is not None:
+            processors.append(StopCheck(request.cancel, models.llm.llm.token_eos()))
         start = time.perf_counter()
         finish = None
         for chunk in models.llm.llm.create_completion(prompt=prompt, stream=True,

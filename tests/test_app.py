@@ -37,7 +37,7 @@ class StandInAssistant:
                                                                   "profile": None})
         return SimpleNamespace(steering=steering, dropped=0)
 
-    def run(self, prepared):
+    def run(self, prepared, cancel=None):
         yield from (Event("Water "), Event("them "), Event("weekly."))
         yield Event("", done=True, n_tokens=3, n_prompt_tokens=12, finish_reason="stop")
 

@@ -226,3 +226,19 @@ def test_context_checks_measure_the_system_prompt_the_strategy_really_sends(engi
         sent = prepared.steering.strategy.llm_system(prepared.base_prompt, prepared.request)
         assert sent != prepared.base_prompt  # the prompt strategy writes the preference into it
         assert prepared.n_prompt_tokens == len(engine.chat_tokens([{"role": "system", "content": sent}, *turns]))
+
+
+def test_a_cancelled_request_stops_at_the_next_token_even_before_any_text(engine):
+    """The server's client left: decoding ends inside the loop (text may still be held back by llama-cpp-python,
+    so waiting for the next yielded event is not enough), and the next request decodes as if nothing happened."""
+    import threading
+
+    models, settings = Models(engine, engine), SamplingSettings(temperature=0, max_tokens=40)
+    generate_text(models, PlainStrategy(), Request(QUESTION, settings=settings), BASE)  # warm: the prompt is cached
+    expected, full = generate_text(models, PlainStrategy(), Request(QUESTION, settings=settings), BASE)
+    stopped = threading.Event()
+    stopped.set()
+    _, last = generate_text(models, PlainStrategy(), Request(QUESTION, settings=settings, cancel=stopped), BASE)
+    assert full.n_tokens == 40 and last.n_tokens <= 1 and last.finish_reason == "stop"
+    again, _ = generate_text(models, PlainStrategy(), Request(QUESTION, settings=settings), BASE)
+    assert again == expected

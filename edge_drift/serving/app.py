@@ -144,7 +144,7 @@ def create_app(assistant, *, api_key: str | None = None, queue_size: int = 8) ->
             prepared = owner.prepare(call.messages, user=user, strategy=call.strategy, system=call.system,
                                      settings=call.settings, fallback_to_plain=True, trim=call.trim_history,
                                      **call.knobs)
-            events = owner.run(prepared)
+            events = owner.run(prepared, cancel=job.cancelled)  # a cancelled job ends at its next token
             first = next(events)  # headers go out with the first token (or not at all, if it fails)
             notices = [prepared.steering.notice, prepared.dropped and
                        f"dropped the {prepared.dropped} oldest turn(s) to fit the context"]
@@ -166,6 +166,8 @@ def create_app(assistant, *, api_key: str | None = None, queue_size: int = 8) ->
         if kind != "item":  # nothing was generated: answer with a plain error (400, 404, ...)
             watcher.cancel()
             job.cancel()
+            if kind == "result":  # stopped before its first token: nobody is listening any more
+                return Response(status_code=499)
             raise as_api_error(value)
         described, first = value
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
