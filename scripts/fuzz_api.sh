@@ -17,5 +17,5 @@ SERVER=$!
 trap 'kill -INT $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || echo "edge-drift serve ended with status $?"; tail -5 "$WORK/serve.log"' EXIT
 until curl -sf "http://127.0.0.1:$PORT/health" > /dev/null; do sleep 0.5; done
 "$ST" run "http://127.0.0.1:$PORT/openapi.json" --checks not_a_server_error --workers 1 \
-    --max-examples "$EXAMPLES" --max-time 480 --request-timeout 60 --seed 1 --no-shrink \
+    --max-examples "$EXAMPLES" --max-time 480 --request-timeout 300 --seed 1 --no-shrink \
     --report junit,ndjson --report-dir "$WORK/report"
