@@ -78,6 +78,9 @@ def read_feedback(rows: list) -> FeedbackPairs:
         except Skip as why:
             found.skipped[str(why)] += 1
             continue
+        except (AttributeError, TypeError):  # a field of another shape deep in the snapshot (another version)
+            found.skipped["with a chat snapshot of another shape"] += 1
+            continue
         for pair in pairs:
             found.add(user, feedback_id, pair)
     return found

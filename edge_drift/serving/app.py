@@ -166,8 +166,6 @@ def create_app(assistant, *, api_key: str | None = None, queue_size: int = 8) ->
         if kind != "item":  # nothing was generated: answer with a plain error (400, 404, ...)
             watcher.cancel()
             job.cancel()
-            if kind == "result":  # stopped before its first token: nobody is listening any more
-                return Response(status_code=499)
             raise as_api_error(value)
         described, first = value
         completion_id = f"chatcmpl-{uuid.uuid4().hex[:24]}"
