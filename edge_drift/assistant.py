@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections import OrderedDict
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
@@ -248,12 +249,14 @@ class Assistant:
             request = replace(request, settings=replace(request.settings, max_tokens=room))
         return Prepared(steering, replace(request, messages=turns), base, length, dropped)
 
-    def run(self, prepared: Prepared, cancel: threading.Event | None = None) -> Iterator[Event]:
+    def run(self, prepared: Prepared, cancel: threading.Event | None = None,
+            max_seconds: float | None = None) -> Iterator[Event]:
         """Stream a prepared request; the last event carries the totals and who/what answered. Setting `cancel`
-        ends it at the next token."""
+        ends it at the next token; past `max_seconds` it ends as if max_tokens were reached ("length")."""
         if prepared.dropped:
             yield Event("", info={"notice": f"dropped the {prepared.dropped} oldest turn(s) to fit the context"})
-        request = replace(prepared.request, cancel=cancel) if cancel is not None else prepared.request
+        deadline = time.monotonic() + max_seconds if max_seconds is not None else None
+        request = replace(prepared.request, cancel=cancel, deadline=deadline)
         for event in prepared.steering.strategy.stream(self.models, request, prepared.base_prompt):
             if event.done:
                 event.n_prompt_tokens = prepared.n_prompt_tokens

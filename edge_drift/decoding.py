@@ -80,18 +80,27 @@ class Request:
     system: str | None = None  # the user's own instructions, added after the base prompt
     settings: SamplingSettings = field(default_factory=SamplingSettings)
     cancel: threading.Event | None = None  # set by the caller to stop at the next token (the server's client left)
+    deadline: float | None = None  # time.monotonic() after which the answer ends as if max_tokens were reached
+
+    @property
+    def past_deadline(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
 
 
 class StopCheck:
-    """Ends decoding at the next token once the request is cancelled, whether or not text was yielded yet
-    (llama-cpp-python holds back text that may begin a stop string or an unfinished UTF-8 character). It forces
-    the end-of-generation token: an exception raised here would be swallowed by llama.cpp's sampler callback."""
+    """Ends decoding at the next token once the request is cancelled or past its deadline, whether or not text
+    was yielded yet (llama-cpp-python holds back text that may begin a stop string or an unfinished UTF-8
+    character). It forces the end-of-generation token: an exception raised here would be swallowed by
+    llama.cpp's sampler callback."""
 
-    def __init__(self, cancel: threading.Event, eos: int):
-        self.cancel, self.eos = cancel, eos
+    def __init__(self, request: Request, eos: int):
+        self.request, self.eos = request, eos
+        self.timed_out = False  # the answer was cut by the deadline: it reports finish_reason "length"
 
     def __call__(self, input_ids: np.ndarray, scores: np.ndarray) -> np.ndarray:
-        if self.cancel.is_set():
+        cancelled = self.request.cancel is not None and self.request.cancel.is_set()
+        if cancelled or self.request.past_deadline:
+            self.timed_out = self.timed_out or not cancelled
             scores[:] = -np.inf
             scores[self.eos] = 0.0
         return scores
@@ -129,10 +138,8 @@ class Strategy:
 
         messages = with_system(self.llm_system(base_prompt, request), request.messages)
         prompt = models.llm.chat_tokens(messages)
-        counter = TokenCounter()
-        processors = [*self.processors(models, request, messages), counter]
-        if request.cancel is not None:
-            processors.append(StopCheck(request.cancel, models.llm.llm.token_eos()))
+        counter, check = TokenCounter(), StopCheck(request, models.llm.llm.token_eos())
+        processors = [*self.processors(models, request, messages), counter, check]
         start = time.perf_counter()
         finish = None
         for chunk in models.llm.llm.create_completion(prompt=prompt, stream=True,
@@ -143,7 +150,7 @@ class Strategy:
             if choice["text"]:
                 yield Event(choice["text"])
         yield Event("", done=True, n_tokens=counter.count, seconds=time.perf_counter() - start,
-                    finish_reason=finish, info=self.info(), n_prompt_tokens=len(prompt))
+                    finish_reason="length" if check.timed_out else finish, info=self.info(), n_prompt_tokens=len(prompt))
 
     def close(self) -> None:
         """Free native resources a strategy holds (sLM contexts)."""

@@ -3,6 +3,7 @@ shape without a model (the real server with the real model: tests/test_server.py
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -25,6 +26,7 @@ class StandInAssistant:
         self.llm = self.slm = SimpleNamespace(path=Path(__file__))
         self.store = SimpleNamespace(load=self._no_profile, exists=lambda user: False, list=lambda: [])
         self.prepared: list[dict] = []
+        self.runs: list[dict] = []
         self.fits = 0
 
     @staticmethod
@@ -37,7 +39,8 @@ class StandInAssistant:
                                                                   "profile": None})
         return SimpleNamespace(steering=steering, dropped=0)
 
-    def run(self, prepared, cancel=None):
+    def run(self, prepared, cancel=None, max_seconds=None):
+        self.runs.append({"cancel": cancel, "max_seconds": max_seconds})
         yield from (Event("Water "), Event("them "), Event("weekly."))
         yield Event("", done=True, n_tokens=3, n_prompt_tokens=12, finish_reason="stop")
 
@@ -91,3 +94,52 @@ def test_a_missing_profile_is_a_404_and_the_defaults_need_no_key(served):
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "profile_not_found"
     defaults = client.get("/defaults").json()
     assert defaults["strategy"] == "drift" and defaults["compare"]["temperature"] > 0
+
+
+def test_every_answer_runs_under_the_servers_time_limit():
+    """`serve --max-seconds` reaches the generation of every chat request (None when 0 turns it off)."""
+    for limit in (2.5, None):
+        assistant = StandInAssistant()
+        with TestClient(create_app(assistant, max_seconds=limit)) as client:
+            for stream in (False, True):
+                response = client.post("/v1/chat/completions",
+                                       json={"model": "edge-drift-plain", "messages": QUESTION, "stream": stream})
+                assert response.status_code == 200
+        assert [run["max_seconds"] for run in assistant.runs] == [limit, limit]
+
+
+def test_background_imports_take_at_most_half_the_queue():
+    """A client that starts many background fits gets 429 once half the queue holds them, so chats still queue."""
+    import threading
+
+    release = threading.Event()
+
+    class SlowFits(StandInAssistant):
+        def fit(self, user, pairs, **options):
+            self.fits += 1
+            release.wait(30)
+            profile = SimpleNamespace(n_pairs=len(pairs), attributes=[], selected=[], beta=0.125, solver="select", top_k=7,
+                                      updated_at="now", cv_accuracy=None, user=user, preference_text=None)
+            return SimpleNamespace(profile=profile, n_new_pairs=len(pairs), n_duplicates=0,
+                                   stats=SimpleNamespace(seconds=0.0), moves=lambda n=3: [])
+
+    with TestClient(create_app(SlowFits(), queue_size=4)) as client:
+        started = [client.post(f"/v1/profiles/u{i}/import?background=true", json={"pairs": [PAIR]}) for i in range(3)]
+        assert [r.status_code for r in started] == [202, 202, 429]
+        refused = started[2].json()["error"]
+        assert refused["code"] == "too_many_tasks" and started[1].json()["id"] in refused["message"]
+        answers = []
+        chat = threading.Thread(target=lambda: answers.append(client.post(
+            "/v1/chat/completions", json={"model": "edge-drift-plain", "messages": QUESTION})))
+        chat.start()
+        release.set()
+        chat.join(30)
+        assert answers[0].status_code == 200  # room was left for the chat: it waited behind the fits, then answered
+        for task in started[:2]:
+            for _ in range(100):
+                state = client.get(f"/v1/tasks/{task.json()['id']}").json()
+                if state["state"] not in ("queued", "running"):
+                    break
+                time.sleep(0.05)
+            assert state["state"] == "done", state
+        assert client.post("/v1/profiles/u9/import?background=true", json={"pairs": [PAIR]}).status_code == 202

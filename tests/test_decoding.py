@@ -14,7 +14,7 @@ from edge_drift.assistant import Assistant
 from edge_drift.chat import ChatSession
 from edge_drift.cli import main
 from edge_drift.decoding import (Models, PlainStrategy, Request, SamplingSettings, check_tokenizers, generate_text,
-                                 llm_messages)
+                                 join_events, llm_messages)
 from edge_drift.strategies import PLAUSIBILITY, DriftStrategy
 from edge_drift.engine import Engine
 from edge_drift.errors import EdgeDriftError, TokenizerMismatchError
@@ -242,3 +242,22 @@ def test_a_cancelled_request_stops_at_the_next_token_even_before_any_text(engine
     assert full.n_tokens == 40 and last.n_tokens <= 1 and last.finish_reason == "stop"
     again, _ = generate_text(models, PlainStrategy(), Request(QUESTION, settings=settings), BASE)
     assert again == expected
+
+
+def test_an_answer_past_its_deadline_ends_as_if_max_tokens_were_reached(engine, tmp_path):
+    """The server's --max-seconds: decoding ends at the next token with finish_reason "length" (not "stop", which
+    would claim the answer was complete); best-of-n keeps what it sampled instead of starting the next sample."""
+    import time
+
+    models, settings = Models(engine, engine), SamplingSettings(temperature=0, max_tokens=40)
+    _, last = generate_text(models, PlainStrategy(), Request(QUESTION, settings=settings,
+                                                             deadline=time.monotonic() - 1), BASE)
+    assert last.n_tokens <= 1 and last.finish_reason == "length"
+    _, last = generate_text(models, PlainStrategy(), Request(QUESTION, settings=settings,
+                                                             deadline=time.monotonic() + 600), BASE)
+    assert last.n_tokens == 40 and last.finish_reason == "length"  # a far deadline changes nothing
+    write_profile(engine, tmp_path, "dee", {"storyteller": 1.0, "concise": -0.5})
+    with Assistant(engine, profiles_dir=tmp_path) as assistant:
+        prepared = assistant.prepare(QUESTION, user="dee", strategy="best-of-n", settings=settings)
+        _, last = join_events(assistant.run(prepared, max_seconds=0))
+    assert len(last.info["answers"]) == 1 and last.finish_reason == "length"

@@ -21,7 +21,7 @@ from .votes import Completion, Completions, vote_pair
 from .wire import (CHAT_REQUEST_SCHEMA, DONE, FEEDBACK_REQUEST_SCHEMA, IMPORT_REQUEST_SCHEMA, ApiError, ChatCall,
                    ChunkWriter, as_api_error, bad, check_body_knob, client_defaults, completion_body, error_body,
                    json_body, model_names, parse_chat, sse)
-from .worker import QueueFull, Worker
+from .worker import DEFAULT_MAX_SECONDS, DEFAULT_QUEUE_SIZE, QueueFull, Worker
 
 USER_HEADERS = ("x-edge-drift-user", "x-openwebui-user-id")  # in this order, then the body's `user`
 RETRY_AFTER_S = 2
@@ -59,9 +59,13 @@ def error_response(exc: ApiError) -> JSONResponse:
     return JSONResponse(exc.body(), status_code=exc.status, headers=exc.headers)
 
 
-def create_app(assistant, *, api_key: str | None = None, queue_size: int = 8) -> FastAPI:
-    """The server's routes over one Assistant, driven by one worker thread."""
+def create_app(assistant, *, api_key: str | None = None, queue_size: int = DEFAULT_QUEUE_SIZE,
+               max_seconds: float | None = DEFAULT_MAX_SECONDS) -> FastAPI:
+    """The server's routes over one Assistant, driven by one worker thread; `max_seconds` bounds each answer's
+    generation (None: no bound)."""
     worker = Worker(assistant, queue_size)
+    # background fits may take at most half the queue: a client that starts many cannot fill it ahead of every chat
+    max_background = max(1, queue_size // 2)
     completions = Completions()
     tasks = Tasks()
     app = FastAPI(title="edge-drift", version=_version(), docs_url=None, redoc_url=None,
@@ -144,7 +148,8 @@ def create_app(assistant, *, api_key: str | None = None, queue_size: int = 8) ->
             prepared = owner.prepare(call.messages, user=user, strategy=call.strategy, system=call.system,
                                      settings=call.settings, fallback_to_plain=True, trim=call.trim_history,
                                      **call.knobs)
-            events = owner.run(prepared, cancel=job.cancelled)  # a cancelled job ends at its next token
+            # a cancelled job ends at its next token; one past max_seconds ends as if max_tokens were reached
+            events = owner.run(prepared, cancel=job.cancelled, max_seconds=max_seconds)
             first = next(events)  # headers go out with the first token (or not at all, if it fails)
             notices = [prepared.steering.notice, prepared.dropped and
                        f"dropped the {prepared.dropped} oldest turn(s) to fit the context"]
@@ -316,6 +321,11 @@ def create_app(assistant, *, api_key: str | None = None, queue_size: int = 8) ->
 
         if task is None:
             return await run(work)
+        pending = tasks.pending()
+        if len(pending) >= max_background:  # keep the rest of the queue for chats, which someone is waiting on
+            raise ApiError(429, f"{len(pending)} background imports are still queued or running (task "
+                                f"{pending[-1].id}); poll /v1/tasks/ID and retry when one is done",
+                           type="rate_limit_error", code="too_many_tasks", headers={"Retry-After": str(RETRY_AFTER_S)})
         job = await submit(work)
         tasks.add(task, job)
         return JSONResponse(task.to_dict(), status_code=202)

@@ -41,6 +41,10 @@ class FitTask:
 class Tasks(OrderedDict):
     """Recent background tasks (bounded), each finished by a small coroutine that waits for its job."""
 
+    def pending(self) -> list[FitTask]:
+        """Tasks queued or running: each holds a slot of the worker's queue until it ends."""
+        return [task for task in self.values() if task.state in ("queued", "running")]
+
     def add(self, task: FitTask, job) -> None:
         self[task.id] = task
         while len(self) > 64:

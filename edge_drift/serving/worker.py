@@ -10,6 +10,11 @@ import queue
 import threading
 from typing import Any, Callable
 
+DEFAULT_QUEUE_SIZE = 8  # requests that may wait while one runs
+# One answer may hold the worker this long; past it the answer ends as if max_tokens were reached (finish_reason
+# "length"): a slow strategy asked for the whole context would otherwise run for minutes on 2 cores.
+DEFAULT_MAX_SECONDS = 300.0
+
 
 class QueueFull(Exception):
     """Every waiting slot is taken: the caller should answer 503 with Retry-After."""
@@ -61,7 +66,7 @@ class Job:
 class Worker:
     """The single consumer of a bounded FIFO queue; `queue_size` jobs may wait while one runs."""
 
-    def __init__(self, owner, queue_size: int = 8):
+    def __init__(self, owner, queue_size: int = DEFAULT_QUEUE_SIZE):
         if queue_size < 1:
             raise ValueError("queue_size must be >= 1")
         self.owner = owner

@@ -77,6 +77,8 @@ class BestOfNStrategy(Strategy):
                     yield Event("")  # no text yet, but a caller may stop here (the server, when its client left)
             answers.append("".join(parts))
             events.append(event)
+            if request.past_deadline:
+                break  # out of time: choose among the answers sampled so far
         self.rewards = profile_rewards(models.slm, self.profile, self.attributes, request, answers).tolist()
         best = int(np.argmax(self.rewards))
         yield Event(answers[best])
