@@ -9,14 +9,18 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from typing import Callable, Iterator, Sequence
 
-from .attributes import AttributeSet, load_attribute_set, with_system
+import numpy as np
+
+from .attributes import AttributeSet, load_attribute_set
 from .decoding import (Event, Models, PlainStrategy, Request, SamplingSettings, Strategy, check_tokenizers,
                        join_events)
 from .engine import Engine
-from .errors import ContextOverflowError, EdgeDriftError
+from .errors import ContextOverflowError, EdgeDriftError, ProfileNotFoundError
 from .fitting import FitReport, fit_profile, plan_from_summary
 from .pairs import Pair
 from .profile import Profile, check_user_name
+from .questions import Question, leaning, next_question
+from .rewards import cached_differences
 from .store import ProfileStore
 from .strategies import DEFAULT_STRATEGY
 
@@ -145,6 +149,41 @@ class Assistant:
         self._profiles.pop(user, None)
         return report
 
+    def question(self, user: str, rng: np.random.Generator | None = None) -> Question:
+        """What the next compare round should ask `user` about: the attribute their votes so far leave the profile
+        least sure of (BALD on a Laplace posterior; research: "Which question to ask"). The round's two answers
+        then lean toward and away from it (`lean="+NAME"` / `"-NAME"`)."""
+        check_user_name(user)
+        profile = self.profile(user)
+        rng = rng or np.random.default_rng()
+        if profile is None or profile.n_pairs == 0:
+            attributes = profile.attribute_set if profile else (self.attributes or load_attribute_set())
+            return next_question(np.empty((0, len(attributes.names))), attributes.names,
+                                 {a.name: a.weight for a in profile.attributes} if profile else {}, rng)
+        attributes = profile.attribute_set
+        cache = self.store.load_cache(user, self.slm.scoring_key, profile.max_response_tokens, profile.position_decay)
+        differences = cached_differences(self.store.load_pairs(user), attributes, cache)
+        return next_question(differences, attributes.names, {a.name: a.weight for a in profile.attributes}, rng)
+
+    def say(self, user: str, text: str | None, progress_factory: Callable | None = None) -> FitReport:
+        """Set how a user likes answers, in their words (None removes it). It becomes the attribute `statement`:
+        a user without a profile gets one that steers with it at once; a profile refits with it, scoring only the
+        statement on the pairs it has."""
+        check_user_name(user)
+        exists = self.store.exists(user)
+        if text is not None and not text.strip():
+            raise EdgeDriftError("the statement is empty; say how you like answers, e.g. \"Short, plain answers\"")
+        if text is None:
+            profile = self.profile(user)
+            if profile is None:
+                raise ProfileNotFoundError(f"no profile for {user!r}; nothing to remove")
+            if profile.n_pairs == 0:
+                raise EdgeDriftError(f"{user!r} has no votes, only the statement; delete the profile with "
+                                     f"`edge-drift profile rm {user}`")
+        kept = {"solver": self.store.load(user).solver} if exists else {}  # a statement changes no other choice
+        return self.fit(user, [], incremental=exists, statement="" if text is None else text,
+                        progress_factory=progress_factory, **kept)
+
     def feedback(self, user: str, pair: Pair, progress_factory: Callable | None = None) -> FitReport:
         """Learn one decisive vote: score only that pair, refit incrementally (a first vote starts a profile)."""
         return self.fit(user, [pair], incremental=self.store.exists(check_user_name(user)),
@@ -183,11 +222,20 @@ class Assistant:
         from .strategies import make_strategy
 
         options = {k: v for k, v in options.items() if v is not None}  # unset knobs keep their owners' defaults
+        lean = options.pop("lean", None)
         if user is not None:
             check_user_name(user)
         profile = self.profile(user) if user else None
         if strategy == "plain":
+            if lean is not None:
+                raise EdgeDriftError("lean tilts a steering strategy; plain decoding has nothing to tilt")
             return Steering(PlainStrategy(), profile, user)
+        if lean is not None:  # one side of an informative compare round (see `question`)
+            if not user:
+                raise EdgeDriftError("lean needs a user: it tilts that user's profile")
+            profile = leaning(profile, self.attributes or load_attribute_set(), lean, self.slm.identity.to_dict(),
+                              user)
+            options["lean"] = lean  # part of the cache key: each side keeps its own warm strategy
         if profile is None and not (strategy == "pad" and options.get("preference")):
             if fallback_to_plain:
                 why = f"no profile for {user!r}" if user else "no user given"
@@ -200,15 +248,16 @@ class Assistant:
         if cached is not None and cached[1] is profile:
             self._strategies.move_to_end(key)
             return Steering(cached[0], profile, user)
+        knobs = {k: v for k, v in options.items() if k != "lean"}
         if cached is not None:  # the profile was refitted: keep the warm sLM context when the strategy can
             chosen = cached[0]
             if hasattr(chosen, "update_profile"):
                 chosen.update_profile(profile)
             else:
                 chosen.close()
-                chosen = make_strategy(strategy, profile, reward_model=self.reward_model, **options)
+                chosen = make_strategy(strategy, profile, reward_model=self.reward_model, **knobs)
         else:
-            chosen = make_strategy(strategy, profile, reward_model=self.reward_model, **options)
+            chosen = make_strategy(strategy, profile, reward_model=self.reward_model, **knobs)
         self._strategies[key] = (chosen, profile)
         self._strategies.move_to_end(key)
         while len(self._strategies) > CACHED_STRATEGIES:
@@ -227,11 +276,10 @@ class Assistant:
         steering = self.steering(user, strategy, fallback_to_plain=fallback_to_plain, **options)
         base = self.base_prompt(steering.profile)
         request = Request(list(messages), system, settings or SamplingSettings())
-        system_text = steering.strategy.llm_system(base, request)
         n_ctx = self.llm.llm.n_ctx()
 
-        def prompt_length(turns: list[dict]) -> int:
-            return len(self.llm.chat_tokens(with_system(system_text, turns)))
+        def prompt_length(turns: list[dict]) -> int:  # measured on what the strategy will really send
+            return len(self.llm.chat_tokens(steering.strategy.llm_messages(base, replace(request, messages=turns))))
 
         turns, dropped = request.messages, 0
         length = prompt_length(turns)

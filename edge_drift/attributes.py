@@ -1,16 +1,16 @@
-"""Attributes: differential system prompts (the Drift paper's 41, 7 writing registers, a user's own) and chat prefixes."""
+"""Attributes: differential system prompts (the Drift paper's 41, 7 writing registers, a user's own)."""
 from __future__ import annotations
 
 import json
 import re
 from dataclasses import dataclass
 from importlib import resources
-from typing import Sequence
-
 
 from .errors import EdgeDriftError
+from .prompts import system_prompt
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,39}$")
+STATEMENT = "statement"  # the attribute a user's own sentence becomes (`profile say`)
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,14 @@ class AttributeSet:
         merged = {a.name: a for a in self.attributes}
         merged.update({n: Attribute(n, p.strip()) for n, p in custom.items()})
         return AttributeSet(self.base, tuple(merged.values()))
+
+    def with_statement(self, text: str | None) -> "AttributeSet":
+        """The set with the user's statement as the attribute `statement` (the base prompt, then the sentence),
+        replacing an earlier one; without it when text is None."""
+        others = tuple(a for a in self.attributes if a.name != STATEMENT)
+        if text is None:
+            return AttributeSet(self.base, others)
+        return AttributeSet(self.base, others + (Attribute(STATEMENT, system_prompt(self.base, text)),))
 
     def to_dict(self) -> dict:
         return {"base": self.base, "attributes": [{"name": a.name, "prompt": a.prompt} for a in self.attributes]}
@@ -95,15 +103,6 @@ def choose_attributes(only: str | None, custom: dict[str, str]) -> AttributeSet 
         attributes = attributes.select(names + [n for n in custom if n not in names])
     return attributes
 
-
-def with_system(system: str, messages: Sequence[dict]) -> list[dict]:
-    """A chat under a system prompt: the one place a system turn is put before the conversation."""
-    return [{"role": "system", "content": system}, *messages]
-
-
-def attribute_messages(system: str, prompt: str, history: list[dict] | None = None) -> list[dict]:
-    """The chat an attribute scores: its system prompt, earlier turns, then the user's prompt."""
-    return with_system(system, [*(history or []), {"role": "user", "content": prompt}])
 
 
 

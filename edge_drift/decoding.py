@@ -8,9 +8,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from .attributes import with_system
 from .errors import TokenizerMismatchError
-from .rewards import system_prompt
+from .prompts import system_prompt, with_system
 
 LogitsProcessor = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
@@ -126,6 +125,10 @@ class Strategy:
     def llm_system(self, base_prompt: str, request: Request) -> str:
         return system_prompt(base_prompt, request.system)
 
+    def llm_messages(self, base_prompt: str, request: Request) -> list[dict]:
+        """The chat the LLM answers: this strategy's system prompt, then the conversation."""
+        return with_system(self.llm_system(base_prompt, request), request.messages)
+
     def processors(self, models: Models, request: Request, llm_messages: list[dict]) -> list[LogitsProcessor]:
         return []
 
@@ -136,7 +139,7 @@ class Strategy:
         """The one decode loop: llama-cpp-python's completion API with this strategy's processors."""
         from llama_cpp import LogitsProcessorList
 
-        messages = with_system(self.llm_system(base_prompt, request), request.messages)
+        messages = self.llm_messages(base_prompt, request)
         prompt = models.llm.chat_tokens(messages)
         counter, check = TokenCounter(), StopCheck(request, models.llm.llm.token_eos())
         processors = [*self.processors(models, request, messages), counter, check]
@@ -160,11 +163,6 @@ class PlainStrategy(Strategy):
     """The frozen LLM, unsteered."""
 
     name = "plain"
-
-
-def llm_messages(request: Request, base_prompt: str) -> list[dict]:
-    """What the LLM sees by default: the base prompt (+ the user's instructions), then the chat."""
-    return with_system(system_prompt(base_prompt, request.system), request.messages)
 
 
 def join_events(events: Iterator[Event]) -> tuple[str, Event]:

@@ -8,13 +8,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .attributes import AttributeSet
+from .attributes import STATEMENT, AttributeSet
 from .errors import EdgeDriftError
+from .fitting import fit_pairs, replayed_weights
 from .pairs import Pair, read_pairs
+from .prompts import system_prompt
 from .rewards import (DEFAULT_MAX_RESPONSE_TOKENS, DEFAULT_POSITION_DECAY, Job, LogProbCache, compute_rewards, reward_matrices,
-                      score_job_groups, screened_differences, system_prompt)
-from .screening import ScreeningPlan, default_plan, screen
-from .solvers import DEFAULT_SOLVER, fit_weights, pairwise_accuracy, solve
+                      score_job_groups)
+from .solvers import DEFAULT_SOLVER, pairwise_accuracy, solve
 
 DSP_DOMAINS = ("academy", "business", "entertainment", "literature")
 
@@ -56,6 +57,7 @@ def dsp_pairs(queries: Sequence[Query], user: str, seed: int) -> list[Pair]:
 
 # -- `edge-drift eval prefs`: few-shot preference accuracy of every method on held-out pairs ------------
 EVAL_METHODS = ("fit", "select", "drift", "bt", "contrast", "auto", "logreg", "logprob", "length", "chance")
+STATEMENT_METHOD = "fit + statement"  # the default fit with the user's statement as attribute and prior (--statements)
 
 
 @dataclass
@@ -68,6 +70,14 @@ class PairFeatures:
     base_rejected: np.ndarray
     length_chosen: np.ndarray  # (n,) characters
     length_rejected: np.ndarray
+    statement: int | None = None  # the column of the user's statement, if they gave one
+
+    def without_statement(self) -> "PairFeatures":
+        if self.statement is None:
+            return self
+        drop = lambda m: np.delete(m, self.statement, axis=1)  # noqa: E731
+        return PairFeatures(drop(self.chosen), drop(self.rejected), self.base_chosen, self.base_rejected,
+                            self.length_chosen, self.length_rejected)
 
 
 def pair_features(pairs: Sequence[Pair], attributes: AttributeSet, cache: LogProbCache) -> PairFeatures:
@@ -76,7 +86,8 @@ def pair_features(pairs: Sequence[Pair], attributes: AttributeSet, cache: LogPro
              for y in (p.chosen, p.rejected)] for p in pairs]
     base = np.array(base).reshape(len(pairs), 2)
     lengths = np.array([[len(p.chosen), len(p.rejected)] for p in pairs]).reshape(len(pairs), 2)
-    return PairFeatures(chosen, rejected, base[:, 0], base[:, 1], lengths[:, 0], lengths[:, 1])
+    statement = attributes.names.index(STATEMENT) if STATEMENT in attributes.names else None
+    return PairFeatures(chosen, rejected, base[:, 0], base[:, 1], lengths[:, 0], lengths[:, 1], statement)
 
 
 def logistic_on_labels(chosen: np.ndarray, rejected: np.ndarray, l2: float = 1.0) -> np.ndarray:
@@ -98,28 +109,22 @@ def logistic_on_labels(chosen: np.ndarray, rejected: np.ndarray, l2: float = 1.0
     return w[:-1] / scale  # the intercept cancels in a pairwise comparison
 
 
-def default_fit_weights(differences: np.ndarray) -> np.ndarray:
-    """The weights `profile fit` stores by default for these (pairs, attributes) differences: screening
-    while scoring (replayed on the full matrix), then the default solver on the attributes kept."""
-    result = screen(len(differences), differences.shape[1],
-                    lambda rows, columns: differences[np.ix_(rows, columns)], ScreeningPlan())
-    weights = np.zeros(differences.shape[1])
-    weights[result.kept] = solve(result.differences[:, result.kept], DEFAULT_SOLVER)
-    return weights
-
-
 def method_accuracy(method: str, features: PairFeatures, train: np.ndarray, test: np.ndarray) -> float:
     """Held-out pairwise accuracy of one method (ties count half)."""
     def compare(margin: np.ndarray) -> float:
         return float(np.mean((margin > 0) + 0.5 * (margin == 0)))
 
+    if method == STATEMENT_METHOD:
+        differences = features.chosen - features.rejected
+        return pairwise_accuracy(differences[test], replayed_weights(differences[train], statement=features.statement))
+    features = features.without_statement()  # every other method is measured as without a statement
     differences = features.chosen - features.rejected
     if method == "fit":
-        return pairwise_accuracy(differences[test], default_fit_weights(differences[train]))
+        return pairwise_accuracy(differences[test], replayed_weights(differences[train]))
     if method in ("select", "drift", "bt", "contrast"):
         return pairwise_accuracy(differences[test], solve(differences[train], method))
     if method == "auto":  # what `profile fit --solver auto` would keep, chosen by CV on the train pairs only
-        return pairwise_accuracy(differences[test], fit_weights(differences[train], "auto").weights)
+        return pairwise_accuracy(differences[test], replayed_weights(differences[train], "auto"))
     if method == "logreg":
         weights = logistic_on_labels(features.chosen[train], features.rejected[train])
         return pairwise_accuracy(differences[test], weights)
@@ -136,10 +141,11 @@ def learning_curves(user: str, features: PairFeatures, n_train: Sequence[int], n
     """Mean and spread over seeds of every method's accuracy, for each training size that fits."""
     n = len(features.chosen)
     results = []
+    methods = EVAL_METHODS + ((STATEMENT_METHOD,) if features.statement is not None else ())
     for size in n_train:
         if size + n_test > n:
             continue
-        for method in EVAL_METHODS:
+        for method in methods if size else [m for m in methods if m in (STATEMENT_METHOD, "chance")]:
             accuracies = []
             for seed in range(seeds):
                 order = np.random.default_rng(seed).permutation(n)
@@ -154,15 +160,16 @@ def markdown_table(results: list[dict]) -> str:
     """One row per user and method, cells mean ± std over seeds; with several users, their means last."""
     sizes = sorted({r["n_train"] for r in results})
     users = list(dict.fromkeys(r["user"] for r in results))
+    methods = list(dict.fromkeys(r["method"] for r in results))
     lines = ["| user | method | " + " | ".join(f"n={s}" for s in sizes) + " |",
              "|---|---|" + "---|" * len(sizes)]
     for user in users:
-        for method in EVAL_METHODS:
+        for method in methods:
             cells = {r["n_train"]: f"{r['accuracy_mean']:.3f} ± {r['accuracy_std']:.3f}" for r in results
                      if r["user"] == user and r["method"] == method}
             lines.append(f"| {user} | {method} | " + " | ".join(cells.get(s, "") for s in sizes) + " |")
     if len(users) > 1:
-        for method in EVAL_METHODS:
+        for method in methods:
             cells = []
             for size in sizes:
                 means = [r["accuracy_mean"] for r in results if r["method"] == method and r["n_train"] == size]
@@ -180,9 +187,10 @@ def plot_curves(results: list[dict], path: Path) -> bool:
     except ImportError:
         return False
     users = list(dict.fromkeys(r["user"] for r in results))
+    methods = list(dict.fromkeys(r["method"] for r in results))
     figure, axes = plt.subplots(1, len(users), figsize=(4 * len(users), 3.2), squeeze=False)
     for axis, user in zip(axes[0], users):
-        for method in EVAL_METHODS:
+        for method in methods:
             rows = sorted((r for r in results if r["user"] == user and r["method"] == method), key=lambda r: r["n_train"])
             axis.errorbar([r["n_train"] for r in rows], [r["accuracy_mean"] for r in rows],
                           yerr=[r["accuracy_std"] for r in rows], label=method, marker="o", capsize=2)
@@ -199,8 +207,10 @@ def plot_curves(results: list[dict], path: Path) -> bool:
 def evaluate_prefs(engine, data: Path, fmt: str, attributes: AttributeSet, n_train: Sequence[int], n_test: int,
                    seeds: int, users: Sequence[str] | None = None, cache_path: Path | None = None,
                    max_response_tokens: int = DEFAULT_MAX_RESPONSE_TOKENS, progress_factory=None,
-                   position_decay: float = DEFAULT_POSITION_DECAY) -> list[dict]:
-    """Score what the cache lacks (checkpointing it), then every method's learning curve per user."""
+                   position_decay: float = DEFAULT_POSITION_DECAY, statements: dict[str, str] | None = None
+                   ) -> list[dict]:
+    """Score what the cache lacks (checkpointing it), then every method's learning curve per user; a user with a
+    statement (`statements`: user -> sentence) also gets the `fit + statement` curve, from 0 pairs on."""
     from .files import atomic_write
 
     cache = LogProbCache.load(cache_path, engine.scoring_key, max_response_tokens, position_decay)
@@ -216,14 +226,17 @@ def evaluate_prefs(engine, data: Path, fmt: str, attributes: AttributeSet, n_tra
         unknown = [u for u in chosen_users if u not in DSP_DOMAINS]
         if unknown:
             raise EdgeDriftError(f"unknown DSP user(s) {', '.join(unknown)}; choose from {', '.join(DSP_DOMAINS)}")
-        progress = progress_factory(len(queries)) if progress_factory else None
-        score_queries(engine, queries, attributes, cache, progress, checkpoint)
         per_user = {u: dsp_pairs(queries, u, seed=0) for u in chosen_users}
+        sets = user_attribute_sets(attributes, per_user, statements)
+        for scored in dict.fromkeys(sets.values()):  # the statements are new systems: only they are scored again
+            progress = progress_factory(len(queries)) if progress_factory else None
+            score_queries(engine, queries, scored, cache, progress, checkpoint)
     elif fmt == "pairs":
         pairs = read_pairs(data).pairs[:needed]
         per_user = {data.name.split(".")[0]: pairs}
+        sets = user_attribute_sets(attributes, per_user, statements)
         progress = progress_factory(len(pairs)) if progress_factory else None
-        compute_rewards(engine, pairs, attributes, cache, progress)
+        compute_rewards(engine, pairs, next(iter(sets.values())), cache, progress)
         checkpoint()
     else:
         raise EdgeDriftError(f"unknown format {fmt!r}; use pairs or dsp")
@@ -232,8 +245,17 @@ def evaluate_prefs(engine, data: Path, fmt: str, attributes: AttributeSet, n_tra
         if min(n_train) + n_test > len(pairs):
             raise EdgeDriftError(f"{user} has {len(pairs)} pairs, fewer than the smallest --n-train plus --n-test "
                                  f"({min(n_train)} + {n_test}); lower them")
-        results += learning_curves(user, pair_features(pairs, attributes, cache), n_train, n_test, seeds)
+        results += learning_curves(user, pair_features(pairs, sets[user], cache), n_train, n_test, seeds)
     return results
+
+
+def user_attribute_sets(attributes: AttributeSet, per_user: dict, statements: dict[str, str] | None) -> dict:
+    """Each user's attributes: the shared set, with their statement when they gave one."""
+    unknown = sorted(set(statements or {}) - set(per_user))
+    if unknown:
+        raise EdgeDriftError(f"statements for unknown user(s) {', '.join(unknown)}; users here: {', '.join(per_user)}")
+    return {u: attributes.with_statement(statements[u]) if statements and u in statements else attributes
+            for u in per_user}
 
 
 def user_pairs(data: Path, fmt: str, user: str | None) -> tuple[str, list[Pair]]:
@@ -252,19 +274,19 @@ def evaluate_generation_on(engine, data: Path, fmt: str, user: str | None, strat
                            cache_path: Path | None = None, max_response_tokens: int = DEFAULT_MAX_RESPONSE_TOKENS,
                            progress_factory=None, judge_engine=None, embedding_judge: bool = False,
                            beta: float | None = None, position_decay: float = DEFAULT_POSITION_DECAY,
-                           solver: str = DEFAULT_SOLVER, skip_prompts: int = 0) -> dict:
+                           solver: str = DEFAULT_SOLVER, skip_prompts: int = 0, statement: str | None = None) -> dict:
     """Fit a profile on the first n_train pairs, answer the n_prompts prompts after the next skip_prompts,
     judge against plain.
 
     Skipping lets a second run answer prompts an earlier one did not, with the same profile, so the two can be
     pooled (each judged by a judge that never saw its own prompts). The fit is what `profile fit --solver
     SOLVER` does (screening unless the solver is bt or contrast). `beta` overrides the fitted profile's
-    steering strength (drift's), as `generate --beta` would.
+    steering strength (drift's), as `generate --beta` would. `statement` is the user's sentence, an attribute
+    of the profile as `profile say` makes it (with it, n_train may be 0).
     """
     from .assistant import Assistant
     from .judging import evaluate_generation
     from .files import atomic_write
-    from .fitting import profile_from_differences
 
     name, pairs = user_pairs(data, fmt, user)
     first = n_train + skip_prompts
@@ -273,18 +295,18 @@ def evaluate_generation_on(engine, data: Path, fmt: str, user: str | None, strat
                              f"+ --n-prompts {n_prompts} do not fit, lower them")
     train, prompts = pairs[:n_train], [p.prompt for p in pairs[first:first + n_prompts]]
     cache = LogProbCache.load(cache_path, engine.scoring_key, max_response_tokens, position_decay)
-    plan = default_plan(solver)  # as `profile fit` does
-    result, _ = screened_differences(engine, train, attributes, cache, plan)
+    attributes = attributes.with_statement(statement) if statement else attributes
+    profile, _ = fit_pairs(engine, name, train, attributes, cache, solver=solver,  # as `profile fit` does
+                           max_response_tokens=max_response_tokens, position_decay=position_decay,
+                           statement=statement)
     if cache_path:
         atomic_write(cache_path, json.dumps(cache.to_dict()))
-    profile = profile_from_differences(name, engine.identity.to_dict(), attributes, result.differences, solver,
-                                       kept=result.kept, screening=result.summary(attributes.names, plan),
-                                       max_response_tokens=max_response_tokens, position_decay=position_decay)
     if beta is not None:
         profile.beta = beta
     with Assistant(engine) as assistant:  # borrows the engine; closes the strategies' sLM contexts
         report = evaluate_generation(assistant, profile, pairs, prompts, strategy_names, settings,
                                      progress_factory, judge_engine, embedding_judge)
     report.update(user=name, n_train=n_train, skip_prompts=skip_prompts, beta=profile.beta, solver=profile.solver,
+                  statement=statement,
                   profile_top=[a.name for a in profile.selected])
     return report

@@ -64,6 +64,7 @@ class Profile:
     preference_text: str | None = None
     pairs_file: str | None = None  # set by ProfileStore.save: the pairs this profile was fitted on
     screening: dict | None = None  # ScreeningResult.summary: attributes left out of the fit, and why
+    statement: str | None = None  # how the user said they like answers: the attribute named `statement`
 
     @property
     def attribute_set(self) -> AttributeSet:
@@ -98,6 +99,7 @@ class Profile:
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "preference_text": self.preference_text,
+            **({"statement": self.statement} if self.statement else {}),
             **({"pairs_file": self.pairs_file} if self.pairs_file else {}),
             **({"screening": self.screening} if self.screening is not None else {}),
             "selected_attributes": [a.name for a in self.selected],
@@ -110,7 +112,8 @@ class Profile:
                                        "beta", "max_response_tokens", "created_at", "updated_at")}
         return cls(attributes=[AttributeStat(**a) for a in data["attributes"]],
                    preference_text=data.get("preference_text"), pairs_file=data.get("pairs_file"),
-                   screening=data.get("screening"), position_decay=data.get("position_decay", 1.0), **fields)
+                   screening=data.get("screening"), position_decay=data.get("position_decay", 1.0),
+                   statement=data.get("statement"), **fields)
 
 
 def load_schema() -> dict:

@@ -9,9 +9,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .attributes import AttributeSet, attribute_messages
+from .attributes import AttributeSet
 from .errors import PairsError
 from .pairs import Pair
+from .prompts import attribute_messages, system_prompt
 from .screening import ScreeningPlan, ScreeningResult, screen
 
 # Scoring cost grows linearly with answer length; an answer's register shows in its first words and later
@@ -95,11 +96,6 @@ class LogProbCache:
         if cache is None or not cache.compatible(slm_sha256, max_response_tokens, position_decay):
             cache = cls(slm_sha256, max_response_tokens, position_decay=position_decay)
         return cache
-
-
-def system_prompt(attribute_prompt: str, pair_system: str | None) -> str:
-    """The attribute cue first, then the pair's own instructions (identical for s_i and s_0)."""
-    return attribute_prompt if not pair_system else f"{attribute_prompt} {pair_system}"
 
 
 def pair_jobs(pair: Pair, systems: Sequence[str]) -> list[Job]:
@@ -207,6 +203,19 @@ def reward_matrices(pairs: Sequence[Pair], attributes: AttributeSet, cache: LogP
         rewards = values[1:] - values[0]
         chosen[row], rejected[row] = rewards[:, 0], rewards[:, 1]
     return chosen, rejected
+
+
+def cached_differences(pairs: Sequence[Pair], attributes: AttributeSet, cache: LogProbCache) -> np.ndarray:
+    """Reward differences chosen - rejected (n_pairs, n_attributes) from the cache alone; NaN where an attribute was
+    never scored on a pair (screened out of the fit)."""
+    systems = [attributes.base] + [a.prompt for a in attributes.attributes]
+    out = np.full((len(pairs), len(attributes.attributes)), np.nan)
+    for row, pair in enumerate(pairs):
+        values = np.array([cache.entries.get(job.key, np.nan) for job in pair_jobs(pair, systems)])
+        values = values.reshape(len(systems), 2)
+        rewards = values[1:] - values[0]
+        out[row] = rewards[:, 0] - rewards[:, 1]
+    return out
 
 
 def compute_rewards(engine, pairs: Sequence[Pair], attributes: AttributeSet, cache: LogProbCache,

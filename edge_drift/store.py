@@ -122,7 +122,8 @@ class ProfileStore:
         path = self.path(user)
         if not path.is_file():
             raise ProfileNotFoundError(f"no profile for {user!r} in {self.root}; create it with "
-                               f"`edge-drift profile fit {user} --pairs FILE`")
+                                       f"`edge-drift profile fit {user} --pairs FILE` or `edge-drift profile say "
+                                       f"{user} \"how you like answers\"`")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:

@@ -19,9 +19,11 @@ from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
 from edge_drift.attributes import load_attribute_set
-from edge_drift.evaluation import DSP_DOMAINS, default_fit_weights, dsp_pairs, load_dsp, pair_features
+from edge_drift.evaluation import DSP_DOMAINS, dsp_pairs, load_dsp, pair_features
+from edge_drift.fitting import replayed_weights
 from edge_drift.profile import DEFAULT_TOP_K
-from edge_drift.rewards import Job, LogProbCache, pair_jobs, system_prompt
+from edge_drift.prompts import system_prompt
+from edge_drift.rewards import Job, LogProbCache, pair_jobs
 from edge_drift.solvers import fit_weights, rms_scale, solve, top_k
 
 # -- the committed per-token DSP scores (research/data/dsp_token_scores/) ----------------------------------
@@ -35,7 +37,6 @@ N_TEST = 100
 MAX_TOKENS = 32
 
 
-
 def chunk_rows(max_tokens: int = MAX_TOKENS, paths=None) -> dict[str, np.ndarray]:
     """Job key -> its first max_tokens per-token log-probs (NaN past an answer's end), from committed chunks."""
     rows: dict[str, np.ndarray] = {}
@@ -45,10 +46,7 @@ def chunk_rows(max_tokens: int = MAX_TOKENS, paths=None) -> dict[str, np.ndarray
     return rows
 
 
-
 @functools.lru_cache(maxsize=4)  # the studies ask for the same read several times per run (written, reverse)
-
-
 def token_differences(data: str, max_tokens: int = MAX_TOKENS) -> dict[str, np.ndarray]:
     """Per user: (pairs, attributes, tokens) per-token reward differences, chosen minus rejected (0 past an end).
 
@@ -101,7 +99,6 @@ def l1_bradley_terry(D: np.ndarray, l1: float, l2: float = 1.0) -> np.ndarray:
     return w / scale
 
 
-
 def sparse_bradley_terry(D: np.ndarray, k: int = DEFAULT_TOP_K, steps: int = 14) -> np.ndarray:
     """The L1 strength, by bisection, that leaves at most k non-zero weights (select's when none is left)."""
     low, high, best = 0.0, float(np.abs(D / rms_scale(D)).sum(axis=0).max()), None
@@ -115,11 +112,10 @@ def sparse_bradley_terry(D: np.ndarray, k: int = DEFAULT_TOP_K, steps: int = 14)
     return best if best is not None and np.any(best) else solve(D, "select")
 
 
-
 def weights_of(method: str, D: np.ndarray) -> np.ndarray:
     """The weights `profile fit` would store for these training differences (n_pairs, n_attributes)."""
     if method == "fit":  # the default: screening while scoring, then select on the attributes kept
-        return default_fit_weights(D)
+        return replayed_weights(D)
     if method == "auto":
         return fit_weights(D, "auto").weights
     if method == "contrast select (single attributes and a-rather-than-b pairs)":
@@ -149,10 +145,8 @@ SCORED_TOKENS = 64  # per-token scores of a study's own prompts are kept this fa
 PROMPT_CUTOFF = 8  # ... and summed to here, as the 8-token profiles of the time
 
 
-
 def jobs_for(pairs, system: str) -> list[Job]:
     return [Job(system_prompt(system, p.system), p.messages, p.prompt, y) for p in pairs for y in (p.chosen, p.rejected)]
-
 
 
 def score_user_prompts(setups: dict, path: Path) -> None:
@@ -178,7 +172,6 @@ def score_user_prompts(setups: dict, path: Path) -> None:
     print(f"wrote {path} ({len(keys)} jobs) in {time.perf_counter() - began:.0f} s")
 
 
-
 def prompt_differences(data: str, setups: dict, path: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Per user: (200, 48) attribute differences and the differences of the user's own prompt (scored into
     `path` by `score_user_prompts`) on its pairs, both 8-token flat sums of reward, chosen minus rejected."""
@@ -200,7 +193,6 @@ def prompt_differences(data: str, setups: dict, path: Path) -> dict[str, tuple[n
 EXEMPLAR_WORDS = 40  # an answer's opening carries its style (RESULTS: "Answer truncation"); keep the prompt short
 
 
-
 def exemplar_prompt(base: str, answers: list[str], words: int = EXEMPLAR_WORDS) -> str:
     """A system prompt quoting the openings of answers the user chose: a style cue that still steers decoding."""
     quoted = "\n\n".join(f"Example {i}: {' '.join(text.split()[:words])}" for i, text in enumerate(answers, 1))
@@ -209,7 +201,6 @@ def exemplar_prompt(base: str, answers: list[str], words: int = EXEMPLAR_WORDS) 
 WRITTEN_WORDS = 12
 
 WORD_PATTERN = re.compile(r"[a-z][a-z']+")
-
 
 
 def distinctive_words(chosen: Sequence[str], rejected: Sequence[str], n: int = WRITTEN_WORDS) -> list[str]:
@@ -234,7 +225,6 @@ def distinctive_words(chosen: Sequence[str], rejected: Sequence[str], n: int = W
 
     ranked = sorted(in_chosen, key=lambda word: (-z(word), word))
     return [word for word in ranked[:n] if z(word) > 0]
-
 
 
 def written_prompt(base: str, chosen: Sequence[str], rejected: Sequence[str], n_words: int = WRITTEN_WORDS) -> str:

@@ -28,6 +28,9 @@ run gen_args_big edge-drift generate --user warm_wendy --strategy args --guidanc
 run gen_panda_big edge-drift generate --user warm_wendy --strategy panda --max-kl 2 --max-tokens 60 --seed 1 --json "$Q"
 run gen_bon edge-drift generate --user warm_wendy --strategy best-of-n --samples 3 --max-tokens 40 --seed 1 --json "$Q"
 run gen_prompt edge-drift generate --user warm_wendy --strategy prompt --max-tokens 60 --seed 1 "$Q"
+edge-drift profile rm sam > /dev/null 2>&1
+run say edge-drift profile say sam "Short, plain answers without jargon."
+run gen_say edge-drift generate --user sam --max-tokens 40 --seed 1 "$Q"
 printf 'How do I relax after work?\n/ab\na\n/beta 1\n/quit\n' > out/readme/chat_input.txt
 run chat bash -c "edge-drift chat --user warm_wendy --max-tokens 40 --seed 2 < out/readme/chat_input.txt"
 printf '{"prompt": "x"}\nnot json\n' > out/readme/bad.jsonl

@@ -119,7 +119,8 @@ def test_background_imports_take_at_most_half_the_queue():
             self.fits += 1
             release.wait(30)
             profile = SimpleNamespace(n_pairs=len(pairs), attributes=[], selected=[], beta=0.125, solver="select", top_k=7,
-                                      updated_at="now", cv_accuracy=None, user=user, preference_text=None)
+                                      updated_at="now", cv_accuracy=None, user=user, preference_text=None,
+                                      statement=None)
             return SimpleNamespace(profile=profile, n_new_pairs=len(pairs), n_duplicates=0,
                                    stats=SimpleNamespace(seconds=0.0), moves=lambda n=3: [])
 
@@ -143,3 +144,11 @@ def test_background_imports_take_at_most_half_the_queue():
                 time.sleep(0.05)
             assert state["state"] == "done", state
         assert client.post("/v1/profiles/u9/import?background=true", json={"pairs": [PAIR]}).status_code == 202
+
+
+@pytest.mark.parametrize("body", [{"text": ""}, {"text": "   "}, {"words": "Short answers."}, ["Short answers."]])
+def test_a_statement_without_text_is_a_400_naming_it(served, body):
+    client, assistant = served
+    response = client.put("/v1/profiles/tim/statement", json=body)
+    assert response.status_code == 400 and response.json()["error"]["param"] == "text"
+    assert assistant.fits == 0

@@ -56,7 +56,7 @@ def test_progress_without_a_terminal_prints_position_lines(capsys):
 
 @pytest.mark.real  # loads the embedded model through the CLI or a server
 def test_bench_serve_reports_every_key():
-    from edge_drift.serving.benchmark import bench_serve
+    from edge_drift.bench import bench_serve
 
     result = bench_serve(n_requests=2, max_tokens=2, concurrency=(1, 2), rounds=1)
     assert result["direct"]["tokens"] > 0 and [r["clients"] for r in result["served"]] == [1, 2]
@@ -64,6 +64,17 @@ def test_bench_serve_reports_every_key():
         assert run["tokens"] == result["direct"]["tokens"]  # same greedy answers through HTTP
         assert set(run) >= {"tokens_per_s", "ttft_p50_s", "ttft_p95_s", "vs_direct"} and run["vs_direct"] > 0
     assert result["min_vs_direct"] == min(r["vs_direct"] for r in result["served"])
+
+
+@pytest.mark.real  # loads the embedded model
+def test_bench_round_times_both_kinds_of_compare_round():
+    from edge_drift.bench import bench_round
+
+    result = bench_round(repeats=1, n_attributes=3)
+    assert result["attribute_asked"] in ("concise", "direct", "analytic") and result["question_s"] >= 0
+    assert result["informative_tokens"] > 0 and result["steered_vs_plain_tokens"] > 0
+    assert result["informative_vs_steered_vs_plain"] == pytest.approx(
+        result["informative_round_s"] / result["steered_vs_plain_round_s"], rel=0.05)
 
 
 def test_bench_fit_counts_what_it_evaluates(engine):

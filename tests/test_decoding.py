@@ -14,7 +14,7 @@ from edge_drift.assistant import Assistant
 from edge_drift.chat import ChatSession
 from edge_drift.cli import main
 from edge_drift.decoding import (Models, PlainStrategy, Request, SamplingSettings, check_tokenizers, generate_text,
-                                 join_events, llm_messages)
+                                 join_events)
 from edge_drift.strategies import PLAUSIBILITY, DriftStrategy
 from edge_drift.engine import Engine
 from edge_drift.errors import EdgeDriftError, TokenizerMismatchError
@@ -36,7 +36,7 @@ def generated_ids(engine: Engine, n_prompt: int) -> list[int]:
 
 def test_zero_weights_and_plain_equal_llama_cpp_greedy(engine):
     models = Models(engine, engine)
-    prompt = engine.chat_tokens(llm_messages(Request(QUESTION), BASE))
+    prompt = engine.chat_tokens(PlainStrategy().llm_messages(BASE, Request(QUESTION)))
     reference = engine.llm.create_completion(prompt=prompt, temperature=0.0, max_tokens=12)["choices"][0]["text"]
     reference_ids = generated_ids(engine, len(prompt))
     for strategy in (PlainStrategy(), DriftStrategy(make_profile(engine, {"concise": 0.0, "humor": 0.0}))):
@@ -173,17 +173,23 @@ def test_generate_cli_json_and_profile_slm_mismatch(engine, tmp_path):
 def test_chat_ab_appends_a_pair_and_refits(engine, tmp_path):
     folder = tmp_path / "p"
     write_profile(engine, folder, "dee", {"concise": 0.8, "humor": 0.6})
-    keys = "\n".join(["Give me one tip for focus.", "/ab", "a", "/profile", "/beta 2", "/nope", "/quit"]) + "\n"
+    keys = "\n".join(["Give me one tip for focus.", "/ab", "a", "/ab plain", "b", "/profile", "/beta 2", "/nope",
+                      "/quit"]) + "\n"
     result = CliRunner().invoke(main, ["chat", "--user", "dee", "--profiles-dir", str(folder), "--max-tokens", "12",
                                        "--temperature", "0"], input=keys)
     assert result.exit_code == 0, result.output
-    labels = re.search(r"\(a was (\w+), b was (\w+)\)", result.output)  # shown only after the vote
+    # the default round leans both answers opposite ways on one attribute; labels only after the vote
+    asked = re.search(r"\(a was (more|less) (\w+), b was (more|less) (\w+)\); this one was about: more (\w+) vs less",
+                      result.output)
+    assert asked and {asked[1], asked[3]} == {"more", "less"} and asked[2] == asked[4] == asked[5] in ("concise", "humor")
+    labels = re.search(r"\(a was (\w+), b was (\w+)\)\n", result.output)  # `/ab plain`: the profile vs plain
     assert labels and sorted(labels.groups()) == ["drift", "plain"]
-    assert "added 1 pair (1 in all)" in result.output and "moved most" in result.output
+    assert "added 1 pair (1 in all)" in result.output and "added 1 pair (2 in all)" in result.output
+    assert "moved most" in result.output
     assert "beta = 2.0" in result.output and "unknown command /nope" in result.output
     pairs = ProfileStore(folder).load_pairs("dee")
-    assert len(pairs) == 1 and pairs[0].prompt == "Give me one tip for focus."
-    assert ProfileStore(folder).load("dee").n_pairs == 1
+    assert len(pairs) == 2 and pairs[0].prompt == "Give me one tip for focus."
+    assert ProfileStore(folder).load("dee").n_pairs == 2
 
 
 def test_generate_with_a_prompt_longer_than_the_context_is_one_line():

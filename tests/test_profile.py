@@ -11,7 +11,8 @@ from llama_cpp import Llama
 from scipy.special import log_softmax
 
 import edge_drift.fitting as fitting_module
-from edge_drift.attributes import attribute_messages, load_attribute_set
+from edge_drift.attributes import load_attribute_set
+from edge_drift.prompts import attribute_messages
 from edge_drift.cli import main
 from edge_drift.errors import ProfileError
 from edge_drift.pairs import Pair
@@ -302,3 +303,47 @@ def test_fit_refuses_a_pair_it_could_not_load_again(engine, store):
     with pytest.raises(PairsError, match="chosen and rejected are the same text"):
         fit(engine, store, PAIRS[:1] + [Pair("Hi?", "Hello.", "Hello.")])
     assert not store.exists("ada")
+
+
+def test_a_statement_starts_a_profile_that_steers_at_once_and_votes_then_weigh_it(engine, tmp_path):
+    from edge_drift.assistant import Assistant
+    from edge_drift.attributes import STATEMENT
+    from edge_drift.decoding import SamplingSettings
+
+    question = [{"role": "user", "content": "How do I start journaling?"}]
+    greedy = SamplingSettings(temperature=0, max_tokens=24)
+    with Assistant(engine, profiles_dir=tmp_path / "profiles", attributes=ATTRIBUTES) as assistant:
+        report = assistant.say("ada", "Answer like a pirate, with pirate words in every sentence.")
+        assert report.profile.n_pairs == 0 and report.stats.jobs_scored == 0  # nothing to score without votes
+        assert [a.name for a in report.profile.selected] == [STATEMENT] and report.profile.selected[0].weight > 0
+        steered, last = assistant.generate(question, user="ada", strategy="drift", settings=greedy)
+        plain, _ = assistant.generate(question, user="ada", strategy="plain", settings=greedy)
+        assert last.info["strategy"] == "drift" and steered != plain  # it steers before any vote
+        voted = assistant.feedback("ada", PAIRS[0])
+        assert voted.profile.n_pairs == 1 and voted.profile.statement.startswith("Answer like a pirate")
+        assert voted.stats.jobs_scored == (1 + 3 + 1) * 2  # the base, 3 attributes and the statement, both answers
+        changed = assistant.say("ada", "Short answers.")
+        assert changed.stats.jobs_scored == 2  # only the new sentence, on the one pair
+        assert changed.profile.attribute_set.names[-1] == STATEMENT and changed.profile.n_pairs == 1
+        removed = assistant.say("ada", None)
+        assert removed.profile.statement is None and STATEMENT not in removed.profile.attribute_set.names
+
+
+@pytest.mark.real  # loads the embedded model through the CLI
+def test_cli_profile_say_then_show_and_generate(tmp_path):
+    folder = str(tmp_path / "said")
+    runner = CliRunner()
+    said = runner.invoke(main, ["profile", "say", "sam", "Short, plain answers without jargon.",
+                                "--profiles-dir", folder])
+    assert said.exit_code == 0, said.output
+    assert "statement: 'Short, plain answers without jargon.'" in said.output and "0 pairs" in said.output
+    data = json.loads(runner.invoke(main, ["profile", "show", "sam", "--profiles-dir", folder, "--json"]).output)
+    assert data["statement"] == "Short, plain answers without jargon." and data["selected_attributes"] == ["statement"]
+    answer = runner.invoke(main, ["generate", "--user", "sam", "--profiles-dir", folder, "--max-tokens", "8",
+                                  "--seed", "1", "--json", "Hi"])
+    assert answer.exit_code == 0, answer.output
+    assert json.loads(answer.output)["strategy"] == "drift"
+    both = runner.invoke(main, ["profile", "say", "sam", "text", "--remove", "--profiles-dir", folder])
+    assert both.exit_code == 1 and both.output.count("\n") == 1 and "--remove" in both.output
+    last = runner.invoke(main, ["profile", "say", "sam", "--remove", "--profiles-dir", folder])
+    assert last.exit_code == 1 and "profile rm sam" in last.output  # no votes: removing it would leave nothing

@@ -71,7 +71,7 @@ def client(server) -> openai.OpenAI:
 def ask(client, user: str | None, model: str = "edge-drift", messages=QUESTION, **options):
     """A non-streaming answer (greedy unless told) and its headers; steering knobs travel in extra_body."""
     headers = {"X-Edge-Drift-User": user} if user else {}
-    knobs = {k: options.pop(k) for k in ("beta", "strategy", "top_attributes") if k in options}
+    knobs = {k: options.pop(k) for k in ("beta", "strategy", "top_attributes", "lean") if k in options}
     raw = client.chat.completions.with_raw_response.create(model=model, messages=messages, extra_headers=headers,
                                                            extra_body=knobs, **{**GREEDY, **options})
     return raw.parse(), raw.headers
@@ -234,6 +234,25 @@ def test_a_vote_by_completion_ids_starts_a_profile_and_changes_the_next_answer(s
     wrong_user = httpx.post(f"{server.url}/v1/feedback", headers={"Authorization": f"Bearer {KEY}"},
                             json={"user": "tim", "a": a.id, "b": b.id, "winner": "a"})
     assert wrong_user.status_code == 400 and "another user" in wrong_user.json()["error"]["message"]
+
+
+def test_an_informative_round_leans_two_answers_on_what_the_profile_is_least_sure_of(server, client):
+    """Any client can ask the question (GET .../question) and get its two sides by `lean` in extra_body."""
+    auth = {"Authorization": f"Bearer {KEY}"}
+    question = httpx.get(f"{server.url}/v1/profiles/tim/question", headers=auth, timeout=60).json()
+    attribute = question["attribute"]
+    assert attribute in ATTRIBUTES and question["lean"] == [f"+{attribute}", f"-{attribute}"]
+    assert question["about"] == f"more {attribute} vs less {attribute}" and question["information_bits"] > 0
+    more, headers = ask(client, "tim", lean=f"+{attribute}")
+    less, _ = ask(client, "tim", lean=f"-{attribute}")
+    assert headers["x-edge-drift-strategy"] == "drift"
+    assert more.choices[0].message.content != less.choices[0].message.content  # greedy both: only the lean differs
+    vote = httpx.post(f"{server.url}/v1/feedback", headers=auth, timeout=300,
+                      json={"user": "tim", "a": more.id, "b": less.id, "winner": "a"}).json()
+    assert vote["fitted"] and vote["n_pairs"] == 9
+    bad = httpx.post(f"{server.url}/v1/chat/completions", headers={**auth, "X-Edge-Drift-User": "tim"}, timeout=60,
+                     json={"model": "edge-drift", "messages": QUESTION, "lean": "+not_an_attribute"})
+    assert bad.status_code == 400 and "lean" in bad.json()["error"]["message"]
 
 
 def test_a_pair_vote_moves_the_weights_of_an_existing_profile(server):

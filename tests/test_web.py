@@ -103,16 +103,21 @@ def test_create_chat_compare_vote_undo_export_import_delete(page, server, tmp_pa
     shot(page, "chat")
 
     page.click("#tab-compare")
-    first = compare_round(page, "How do I start journaling?")
-    assert first[0] and first[1]
+    assert page.input_value("#round") == "informative"  # the default round asks what the profile is least sure of
+    with page.expect_request(lambda r: "/question" in r.url):
+        first = compare_round(page, "How do I start journaling?")
+    assert first[0] and first[1] and first[0] != first[1]
     page.keyboard.press("a")  # keyboard-only voting
     wait_text(page, "#vote-result", "Learned: 1 pair(s)")
     labels = sorted([page.inner_text("#label-a"), page.inner_text("#label-b")])
-    assert labels == ["(plain)", "(your profile: none yet, so plain)"]  # pat's first vote: no profile yet
+    asked = labels[0].removeprefix("(less ").removesuffix(")")
+    assert asked in ATTRIBUTES.split(",") and labels == [f"(less {asked})", f"(more {asked})"]
+    assert f"This one was about: more {asked} vs less {asked}." in page.inner_text("#vote-result")
     wait_text(page, "#profile-stats", "1 pair(s)")
     chart_after_one = page.get_attribute("#chart", "aria-label")
     assert page.locator("#chart rect").count() == 3 and "concise" in chart_after_one
 
+    page.select_option("#round", "plain")  # the other round: the profile's answer against plain
     compare_round(page, "What should I cook tonight?")
     page.keyboard.press("b")
     wait_text(page, "#vote-result", "Learned: 2 pair(s)")
@@ -237,3 +242,24 @@ def test_a_server_with_a_key_asks_for_it_and_then_works(browser, tmp_path):
         assert page.evaluate("sessionStorage.getItem('edge-drift.key')") == "sesame"
         assert page.evaluate("Object.values(localStorage)").count("sesame") == 0
         context.close()
+
+
+def test_a_sentence_in_the_profile_box_starts_a_profile_that_steers(page, server):
+    """The empty profile offers the box; the sentence becomes the attribute `statement` and answers steer with it."""
+    page.fill("#new-user", "rosa")
+    page.click("text=Add")
+    wait_text(page, "#profile-user", "rosa")
+    wait_text(page, "#profile-stats", "say how you like answers")
+    page.fill("#statement", "Answer like a pirate, with pirate words in every sentence.")
+    page.click("#say")
+    wait_text(page, "#say-status", "saved")
+    wait_text(page, "#profile-stats", "0 pair(s)")
+    assert "statement" in page.get_attribute("#chart", "aria-label")
+    page.fill("#chat-input", "How do I start journaling?")
+    with page.expect_response(lambda r: is_chat_request(r.request)) as response:
+        page.keyboard.press("Enter")
+    assert response.value.headers["x-edge-drift-strategy"] == "drift"  # steered before any vote
+    page.reload()
+    assert page.input_value("#statement") == "Answer like a pirate, with pirate words in every sentence."
+    saved = ProfileStore(server.profiles).load("rosa")
+    assert saved.n_pairs == 0 and saved.statement.startswith("Answer like a pirate")

@@ -82,3 +82,13 @@ def test_import_options_reach_the_fit_as_profile_fit_takes_them():
 def test_a_missing_profile_is_a_404_by_its_type_not_by_its_words():
     assert as_api_error(ProfileNotFoundError("no profile for 'x' in /p")).status == 404
     assert as_api_error(ProfileError("no profile could be read: the file is damaged")).status == 400
+
+
+def test_a_lean_tilts_a_steering_model_and_is_refused_elsewhere():
+    call = parse_chat({"model": "edge-drift", "messages": QUESTION, "lean": "-concise"})
+    assert call.knobs == {"lean": "-concise"} and call.strategy == "drift"
+    for body in ({"model": "edge-drift-plain", "lean": "+concise"}, {"model": "edge-drift", "lean": "concise"},
+                 {"model": "edge-drift", "lean": 3}):
+        with pytest.raises(ApiError) as refused:
+            parse_chat({**body, "messages": QUESTION})
+        assert refused.value.status == 400 and refused.value.param == "lean"

@@ -131,7 +131,7 @@ def bench_fit_command(model: str, data: str, user: str, n_pairs: int, full: bool
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 def bench_serve_command(model: str, n_requests: int, max_tokens: int, as_json: bool) -> None:
     """Served tokens/s and time to first token (1 and 4 clients) vs the library directly, in one run."""
-    from ..serving.benchmark import bench_serve
+    from ..bench import bench_serve
 
     result = bench_serve(model, n_requests=n_requests, max_tokens=max_tokens)
     if as_json:
@@ -143,3 +143,21 @@ def bench_serve_command(model: str, n_requests: int, max_tokens: int, as_json: b
     for run in result["served"]:
         click.echo(f"{run['clients']} client(s): {run['tokens_per_s']:7.1f} tokens/s   first token p50 "
                    f"{run['ttft_p50_s']:.3f}s p95 {run['ttft_p95_s']:.3f}s   vs library {run['vs_direct']:.2f}x")
+
+
+@bench.command("round")
+@click.option("--model", default="default", show_default=True, help=MODEL_HELP)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def bench_round_command(model: str, as_json: bool) -> None:
+    """One compare round: choosing the question and writing its two answers, vs a steered-vs-plain round."""
+    from ..bench import bench_round
+
+    result = bench_round(model)
+    if as_json:
+        echo_json(result)
+        return
+    click.echo(f"question ({result['attribute_asked']}): {result['question_s'] * 1000:.0f} ms")
+    click.echo(f"informative round: {result['informative_round_s']:.2f} s ({result['informative_tokens']} tokens)")
+    click.echo(f"steered vs plain:  {result['steered_vs_plain_round_s']:.2f} s ({result['steered_vs_plain_tokens']} "
+               f"tokens)   informative / steered-vs-plain = {result['informative_vs_steered_vs_plain']:.2f}x")
+

@@ -113,14 +113,27 @@ def profiles_dir_option(function):
 
 
 
-def int_list(text: str) -> list[int]:
+def int_list(text: str, minimum: int = 1) -> list[int]:
     try:
         values = [int(x) for x in text.split(",") if x.strip()]
     except ValueError:
         raise EdgeDriftError(f"expected comma-separated numbers like 10,25,50, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise EdgeDriftError(f"expected positive numbers like 10,25,50, got {text!r}")
+    if not values or min(values) < minimum:
+        raise EdgeDriftError(f"expected numbers >= {minimum} like 10,25,50, got {text!r}")
     return values
+
+
+def read_statements(path) -> dict[str, str]:
+    """--statements: a JSON object of user -> sentence (keys starting with _ are comments)."""
+    import json
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise EdgeDriftError(f"{path} is not JSON ({exc}); write {{\"user\": \"how they like answers\"}}") from None
+    if not isinstance(data, dict) or not all(isinstance(v, str) and v.strip() for v in data.values()):
+        raise EdgeDriftError(f"{path} must map each user to a sentence: {{\"user\": \"how they like answers\"}}")
+    return {user: text for user, text in data.items() if not user.startswith("_")}
 
 
 def add_attribute_option(function):

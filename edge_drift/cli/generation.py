@@ -134,9 +134,10 @@ def stream_answer(assistant, prompt, as_json, session, knobs, settings) -> None:
         click.echo()
 
 
-CHAT_HELP = """commands: /ab compare two answers to your last prompt and learn from your choice,
-/profile show the weights, /beta X set steering strength, /reset forget the conversation,
-/help this text, /quit leave"""
+CHAT_HELP = """commands: /ab compare two answers to your last prompt, leaning opposite ways on what your profile is
+least sure of, and learn from your choice (/ab plain: your profile's answer vs plain),
+/say TEXT how you like answers (steers at once; votes then weigh it), /profile show the weights,
+/beta X set steering strength, /reset forget the conversation, /help this text, /quit leave"""
 
 
 @click.command()
@@ -153,6 +154,9 @@ def chat(**options):
         chat_session = ChatSession(assistant, user, session["strategy"], settings, session["system"], **knobs)
         click.echo(f"chatting with {assistant.llm.path.name} as {user or 'nobody'} ({session['strategy']}). "
                    f"{CHAT_HELP}")
+        if user and assistant.profile(user) is None:
+            click.echo(f"{user} has no profile yet: answers are plain until you /say how you like answers "
+                       "or vote with /ab")
         chat_loop(chat_session)
 
 
@@ -206,7 +210,12 @@ def chat_command(line: str, session) -> bool:
             for text in weight_bars(fitted):
                 click.echo(text)
         elif command == "/ab":
-            ab_round(session)
+            ab_round(session, informative=argument.strip() != "plain")
+        elif command == "/say":
+            if not argument.strip():
+                raise EdgeDriftError('/say needs a sentence, e.g. /say Short, plain answers without jargon')
+            report = session.say(argument)
+            click.echo(f"statement saved ({report.profile.n_pairs} pairs); answers now steer with it")
         else:
             raise EdgeDriftError(f"unknown command {command}; type /help")
     except EdgeDriftError as exc:
@@ -214,15 +223,16 @@ def chat_command(line: str, session) -> bool:
     return True
 
 
-def ab_round(session) -> None:
-    """Blind A/B: two answers in random order, which strategy wrote which is shown only after the vote."""
+def ab_round(session, informative: bool = True) -> None:
+    """Blind A/B: two answers in random order; what wrote each is shown only after the vote."""
     if not session.user:
         raise EdgeDriftError("/ab needs --user USER to learn into")
-    candidates = session.candidates()
+    candidates = session.candidates(informative)
     click.echo(f"[a] {candidates.a}\n[b] {candidates.b}")
     winner = click.prompt("which is better?", type=click.Choice(["a", "b", "s"]), default="s",
                           show_choices=True).lower()
-    click.echo(f"(a was {candidates.labels[0]}, b was {candidates.labels[1]})")
+    click.echo(f"(a was {candidates.labels[0]}, b was {candidates.labels[1]})"
+               + (f"; this one was about: {candidates.about}" if candidates.about else ""))
     if winner == "s":
         click.echo("skipped")
         return

@@ -4,7 +4,7 @@ from __future__ import annotations
 import click
 
 from ..errors import EdgeDriftError
-from .common import MODEL_HELP, FriendlyGroup, open_engine, profiles_dir_option
+from .common import MODEL_HELP, FriendlyGroup, profiles_dir_option
 
 
 @click.group("import", cls=FriendlyGroup)
@@ -32,6 +32,7 @@ def import_openwebui(export, url, api_key, dry_run, model, profiles_dir):
     from contextlib import ExitStack
     from pathlib import Path
 
+    from ..assistant import Assistant
     from ..openwebui import SOURCE, fetch_export, load_export, read_feedback
     from ..store import ProfileStore
     from .profiles import fit_and_report
@@ -61,10 +62,10 @@ def import_openwebui(export, url, api_key, dry_run, model, profiles_dir):
                    + (" (dry run: nothing written)" if dry_run else ""))
     if dry_run:
         return
-    with ExitStack() as stack, open_engine(model) as engine:
+    with ExitStack() as stack, Assistant(model, profiles_dir=profiles_dir) as assistant:
         for user, items in new.items():
             click.echo(f"{user}:")
             incremental = store.exists(user)
             options = {"solver": store.load(user).solver} if incremental else {}
-            fit_and_report(engine, store, user, [pair for _, pair in items], incremental, stack, **options)
+            fit_and_report(assistant, user, [pair for _, pair in items], incremental, stack, **options)
             store.remember_imported(user, SOURCE, {i for i, _ in items})  # only once the fit is saved

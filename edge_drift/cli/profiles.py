@@ -16,7 +16,6 @@ from .common import (
     Knob,
     add_attribute_option,
     echo_json,
-    open_engine,
     position_decay_option,
     profiles_dir_option,
     progress_bars,
@@ -39,25 +38,23 @@ def profile() -> None:
 def run_fit(user, pairs_file, model, profiles_dir, incremental, **options):
     from contextlib import ExitStack
 
+    from ..assistant import Assistant
     from ..pairs import read_pairs
     from ..profile import check_user_name
-    from ..store import ProfileStore
 
     check_user_name(user)  # before reading or loading anything
     parsed = read_pairs(pairs_file)
     if parsed.duplicate_lines:
         click.echo(f"skipped {len(parsed.duplicate_lines)} duplicate pair(s) at line(s) "
                    f"{', '.join(map(str, parsed.duplicate_lines))}", err=True)
-    with ExitStack() as stack, open_engine(model) as engine:
-        fit_and_report(engine, ProfileStore(profiles_dir), user, parsed.pairs, incremental, stack, **options)
+    with ExitStack() as stack, Assistant(model, profiles_dir=profiles_dir) as assistant:
+        fit_and_report(assistant, user, parsed.pairs, incremental, stack, **options)
 
 
-def fit_and_report(engine, store, user, pairs, incremental, stack, **options):
+def fit_and_report(assistant, user, pairs, incremental, stack, **options):
     """Fit (or refit with new pairs) and say what came of it: the profile, the work, the weights, what moved."""
-    from ..fitting import fit_profile
-
-    report = fit_profile(engine, store, user, pairs, incremental=incremental,
-                         progress_factory=progress_bars(stack, "scoring pairs"), **options)
+    report = assistant.fit(user, pairs, incremental=incremental,
+                           progress_factory=progress_bars(stack, "scoring pairs"), **options)
     fitted = report.profile
     stats = report.stats
     rate = stats.tokens_scored / stats.seconds if stats.seconds else 0.0
@@ -137,6 +134,32 @@ def profile_add(user, pairs_file, model, profiles_dir, solver):
     run_fit(user, pairs_file, model, profiles_dir, True, solver=solver)
 
 
+@profile.command("say")
+@click.argument("user")
+@click.argument("text", required=False)
+@click.option("--model", default="default", show_default=True, help="The sLM that scores. " + MODEL_HELP)
+@profiles_dir_option
+@click.option("--remove", is_flag=True, help="Remove USER's statement (the votes stay).")
+def profile_say(user, text, model, profiles_dir, remove):
+    """Say how USER likes answers, in a sentence; it steers at once (no votes needed) and votes then weigh it."""
+    from contextlib import ExitStack
+
+    from ..assistant import Assistant
+    from ..profile import check_user_name
+
+    check_user_name(user)
+    if remove == (text is not None):
+        raise EdgeDriftError('give the sentence (`profile say USER "Short, plain answers"`) or --remove, not both')
+    with ExitStack() as stack, Assistant(model, profiles_dir=profiles_dir) as assistant:
+        report = assistant.say(user, None if remove else text,
+                               progress_factory=progress_bars(stack, "scoring the statement on your pairs"))
+    fitted = report.profile
+    said = "removed the statement" if remove else f"statement: {fitted.statement!r}"
+    click.echo(f"{user}: {said}; {fitted.n_pairs} pairs, saved {report.path}")
+    click.echo("selected: " + ", ".join(f"{a.name} {a.weight:+.2f}" for a in
+                                          sorted(fitted.selected, key=lambda a: -abs(a.weight))))
+
+
 @profile.command("show")
 @click.argument("user")
 @profiles_dir_option
@@ -152,6 +175,8 @@ def profile_show(user, profiles_dir, as_json):
     accuracy = "n/a" if fitted.cv_accuracy is None else f"{fitted.cv_accuracy:.2f}"
     click.echo(f"user {fitted.user}: {fitted.n_pairs} pairs, solver {fitted.solver}, cv accuracy {accuracy}, "
                f"top-k {fitted.top_k}, beta {fitted.beta}, sLM {fitted.slm['file_name']}")
+    if fitted.statement:
+        click.echo(f"statement: {fitted.statement!r}")
     for line in weight_bars(fitted):
         click.echo(line)
 

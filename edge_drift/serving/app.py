@@ -18,9 +18,9 @@ from ..pairs import Pair, parse_pairs_text, write_pairs_lines
 from ..profile import check_user_name
 from .tasks import FitTask, Tasks
 from .votes import Completion, Completions, vote_pair
-from .wire import (CHAT_REQUEST_SCHEMA, DONE, FEEDBACK_REQUEST_SCHEMA, IMPORT_REQUEST_SCHEMA, ApiError, ChatCall,
-                   ChunkWriter, as_api_error, bad, check_body_knob, client_defaults, completion_body, error_body,
-                   json_body, model_names, parse_chat, sse)
+from .wire import (CHAT_REQUEST_SCHEMA, DONE, FEEDBACK_REQUEST_SCHEMA, IMPORT_REQUEST_SCHEMA, STATEMENT_REQUEST_SCHEMA,
+                   ApiError, ChatCall, ChunkWriter, as_api_error, bad, check_body_knob, client_defaults,
+                   completion_body, error_body, json_body, model_names, parse_chat, sse)
 from .worker import DEFAULT_MAX_SECONDS, DEFAULT_QUEUE_SIZE, QueueFull, Worker
 
 USER_HEADERS = ("x-edge-drift-user", "x-openwebui-user-id")  # in this order, then the body's `user`
@@ -293,6 +293,32 @@ def create_app(assistant, *, api_key: str | None = None, queue_size: int = DEFAU
         await run(lambda owner, job: owner.remove(user))
         return {"object": "profile.deleted", "user": user, "deleted": True}
 
+    @v1.put("/profiles/{user}/statement", openapi_extra=json_body(STATEMENT_REQUEST_SCHEMA))
+    async def put_statement(user: str, request: Request):
+        """How the user likes answers, in a sentence: it steers at once, and their votes then weigh it."""
+        user = valid_user(user, "user")
+        body = await read_json(request)
+        text = body.get("text") if isinstance(body, dict) else None
+        if not isinstance(text, str) or not text.strip():
+            raise bad("the body needs `text`: a sentence saying how you like answers", "text")
+        report = await run(lambda owner, job: owner.say(user, text))
+        return import_summary(user, report)
+
+    @v1.delete("/profiles/{user}/statement")
+    async def delete_statement(user: str):
+        user = valid_user(user, "user")
+        report = await run(lambda owner, job: owner.say(user, None))
+        return import_summary(user, report)
+
+    @v1.get("/profiles/{user}/question")
+    async def get_question(user: str):
+        """The compare round that teaches this user's profile most: two answers leaning toward and away from it."""
+        user = valid_user(user, "user")
+        question = await run(lambda owner, job: owner.question(user))
+        return {"object": "profile.question", "user": user, "attribute": question.attribute,
+                "about": question.about(), "information_bits": round(question.information, 4),
+                "weight": question.weight, "lean": [f"+{question.attribute}", f"-{question.attribute}"]}
+
     @v1.get("/profiles/{user}/export")
     def export_profile(user: str, format: str = "json"):
         profile = load_profile(user)
@@ -425,7 +451,7 @@ def profile_summary(profile) -> dict:
     top = sorted(profile.selected, key=lambda a: -abs(a.weight))
     return {"object": "profile", "user": profile.user, "n_pairs": profile.n_pairs, "solver": profile.solver,
             "cv_accuracy": profile.cv_accuracy, "beta": profile.beta, "top_k": profile.top_k,
-            "updated_at": profile.updated_at,
+            "updated_at": profile.updated_at, "statement": profile.statement,
             "top_attributes": [{"name": a.name, "weight": a.weight} for a in top]}
 
 

@@ -102,7 +102,7 @@ CHAT_REQUEST_SCHEMA = {"type": "object", "required": ["messages"], "properties":
     "n": {"const": 1}, "user": {"type": "string"}, "tools": {"type": "array"},
     "tool_choice": {"enum": ["auto", "none"]}, "strategy": {"enum": list(STRATEGY_NAMES)},
     "beta": {"type": "number", "exclusiveMinimum": 0}, "top_attributes": {"type": "integer", "minimum": 1},
-    "trim_history": {"type": "boolean"}}}
+    "trim_history": {"type": "boolean"}, "lean": {"type": "string", "pattern": "^[+-][a-z][a-z0-9_]*$"}}}
 PAIR_PROPERTIES = {"prompt": {"type": "string", "minLength": 1}, "chosen": {"type": "string", "minLength": 1},
                    "rejected": {"type": "string", "minLength": 1}, "system": {"type": "string"},
                    "messages": {"type": "array", "items": MESSAGE_SCHEMA}}
@@ -118,6 +118,8 @@ IMPORT_REQUEST_SCHEMA = {"type": "object", "required": ["pairs"], "properties": 
     "attributes": {"type": "array", "items": {"type": "string"}}, "top_k": {"type": "integer", "minimum": 1},
     "solver": {"type": "string"}, "beta": {"type": "number", "exclusiveMinimum": 0},
     "replace": {"type": "boolean"}}}
+STATEMENT_REQUEST_SCHEMA = {"type": "object", "required": ["text"],
+                            "properties": {"text": {"type": "string", "minLength": 1}}}
 
 
 def json_body(schema: dict) -> dict:
@@ -264,6 +266,12 @@ def parse_chat(body) -> ChatCall:
     knobs = {knob: body.get(knob) for knob in ("beta", "top_attributes") if body.get(knob) is not None}
     for knob, value in knobs.items():
         check_body_knob(knob, value)
+    lean = body.get("lean")
+    if lean is not None:
+        if not isinstance(lean, str) or lean[:1] not in ("+", "-") or strategy == "plain":
+            raise bad('lean is "+NAME" or "-NAME" of an attribute (GET /v1/profiles/USER/question says which), '
+                      "with a steering model", "lean")
+        knobs["lean"] = lean
     stream_options = body.get("stream_options") or {}
     if not isinstance(stream_options, dict):
         raise bad("stream_options must be an object", "stream_options")

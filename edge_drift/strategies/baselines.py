@@ -9,9 +9,9 @@ import numpy as np
 
 from ..decoding import VARIED_SEED, VARIED_TEMPERATURE, Event, Models, PlainStrategy, Request, Strategy
 from ..errors import EdgeDriftError
-from ..rewards import Job, LogProbCache, score_job_groups, system_prompt
+from ..prompts import preference_sentence, system_prompt, with_preference
+from ..rewards import Job, LogProbCache, score_job_groups
 from .following import ranked_attributes
-from .pad import preference_sentence
 
 DEFAULT_SAMPLES = 4  # Best-of-N answers sampled
 
@@ -27,7 +27,7 @@ class PromptStrategy(Strategy):
 
     def llm_system(self, base_prompt: str, request: Request) -> str:
         # exactly the attributes info() reports: the selected ones, or the top `top_attributes` when asked
-        return f"{system_prompt(base_prompt, request.system)} {preference_sentence(self.attributes)}"
+        return with_preference(system_prompt(base_prompt, request.system), preference_sentence(self.attributes))
 
     def info(self) -> dict:
         return {"strategy": self.name, "attributes": {a.name: a.weight for a in self.attributes}}

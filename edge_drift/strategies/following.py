@@ -4,10 +4,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-from ..attributes import with_system
 from ..contexts import Segment
 from ..decoding import Models, Request, Strategy
-from ..rewards import system_prompt
+from ..prompts import system_prompt, with_system
 
 
 class SequenceFollower:

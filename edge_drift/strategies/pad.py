@@ -4,10 +4,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import logsumexp
 
-from ..attributes import with_system
 from ..decoding import Request
 from ..errors import EdgeDriftError
-from ..rewards import system_prompt
+from ..prompts import preference_sentence, system_prompt, with_preference, with_system
 from .following import (DEFAULT_CANDIDATES, DEFAULT_GUIDANCE, SequenceFollower, SlmStrategy, only, ranked_attributes,
                         sequence_room, top_candidates)
 
@@ -17,18 +16,6 @@ def preference_from_profile(profile, top_attributes: int | None = None) -> str:
     if getattr(profile, "preference_text", None):
         return profile.preference_text
     return preference_sentence(ranked_attributes(profile, top_attributes))
-
-
-def preference_sentence(attributes) -> str:
-    """"The user prefers answers that are a, b; not c." from weighted attributes, strongest first."""
-    likes = [a.name.replace("_", " ") for a in attributes if a.weight > 0]
-    dislikes = [a.name.replace("_", " ") for a in attributes if a.weight < 0]
-    parts = []
-    if likes:
-        parts.append("answers that are " + ", ".join(likes))
-    if dislikes:
-        parts.append("not " + ", ".join(dislikes))
-    return "The user prefers " + "; ".join(parts) + "." if parts else "The user has no stated preference."
 
 
 class PadProcessor:
@@ -67,7 +54,7 @@ class PadStrategy(SlmStrategy):
                 "reward_model": self.reward_model.path.name if self.reward_model else "zero-shot (same model)"}
 
     def rm_system(self, base_prompt: str, request: Request) -> str:
-        return f"{system_prompt(base_prompt, request.system)} {self.preference}"
+        return with_preference(system_prompt(base_prompt, request.system), self.preference)
 
     def llm_system(self, base_prompt: str, request: Request) -> str:
         if self.reward_model is not None:
@@ -77,7 +64,8 @@ class PadStrategy(SlmStrategy):
     def processors(self, models, request, llm_messages):
         engine = self.reward_model or models.slm
         # with a PersRM the LLM's system already holds the preference (see llm_system)
-        system = llm_messages[0]["content"] if self.reward_model else f"{llm_messages[0]['content']} {self.preference}"
+        system = llm_messages[0]["content"] if self.reward_model else with_preference(llm_messages[0]["content"],
+                                                                                        self.preference)
         prompt = engine.chat_tokens(with_system(system, request.messages))
         follower = self.follow(engine, [prompt], sequence_room([prompt], request, models))
         return [PadProcessor(follower, self.guidance, self.candidates)]

@@ -213,20 +213,28 @@ async function compare(event) {
     $("label-" + side).textContent = "";
     $("answer-" + side).classList.remove("chosen");
   });
-  // Random order, no labels until the vote: the steered answer must not be recognisable by its place.
-  const kinds = Math.random() < 0.5 ? ["steered", "plain"] : ["plain", "steered"];
+  // Random order, no labels until the vote: neither answer may be recognisable by its place.
+  const informative = $("round").value === "informative";
+  const flip = Math.random() < 0.5;
+  const kinds = informative ? (flip ? ["+", "-"] : ["-", "+"]) : (flip ? ["steered", "plain"] : ["plain", "steered"]);
   const sides = {};
   try {
+    // the informative round asks the server which attribute a vote teaches most, then leans each answer one way
+    const question = informative
+      ? await (await api(`/v1/profiles/${encodeURIComponent(state.user)}/question`)).json() : null;
     for (const [index, side] of ["a", "b"].entries()) {
       const kind = kinds[index];
-      const body = kind === "steered" ? steering() : { model: "edge-drift-plain" };
+      const steered = steering();
+      const body = question ? { ...steered, model: "edge-drift", strategy: steered.strategy === "plain" ? "drift" : steered.strategy,
+        lean: kind + question.attribute } : kind === "steered" ? steered : { model: "edge-drift-plain" };
       const seed = Math.floor(Math.random() * 1e9);
       const result = await streamChat({ ...body, messages: [{ role: "user", content: prompt }],
         max_tokens: defaults.compare.max_tokens, temperature: defaults.compare.temperature, seed },
         (sofar) => { $("text-" + side).textContent = sofar; });
-      sides[side] = { id: result.id, kind, strategy: result.response.headers.get("X-Edge-Drift-Strategy") };
+      sides[side] = { id: result.id, kind, strategy: result.response.headers.get("X-Edge-Drift-Strategy"),
+        attribute: question && question.attribute };
     }
-    state.pair = sides;
+    state.pair = { ...sides, question };
     setVoting(true);
     $("vote-a").focus();
   } catch (error) {
@@ -252,7 +260,8 @@ async function vote(winner) {
   setVoting(false);
   ["a", "b"].forEach((side) => {
     const info = pair[side];
-    $("label-" + side).textContent = info.kind === "plain" ? "(plain)"
+    $("label-" + side).textContent = info.attribute ? `(${info.kind === "+" ? "more" : "less"} ${info.attribute})`
+      : info.kind === "plain" ? "(plain)"
       : info.strategy === "plain" ? "(your profile: none yet, so plain)" : `(${info.strategy}, steered by your profile)`;
   });
   if (winner === "a" || winner === "b") $("answer-" + winner).classList.add("chosen");
@@ -263,9 +272,10 @@ async function vote(winner) {
     })).json();
     state.lastVote = result.id;
     $("undo").disabled = false;
-    $("vote-result").textContent = result.fitted
+    $("vote-result").textContent = (result.fitted
       ? `Learned: ${result.n_pairs} pair(s) in all. Moved most: ${describeMoves(result.moved)}.`
-      : `Recorded (${winner === "tie" ? "a tie" : "both bad"}): kept, but it does not change the profile.`;
+      : `Recorded (${winner === "tie" ? "a tie" : "both bad"}): kept, but it does not change the profile.`)
+      + (pair.question ? ` This one was about: ${pair.question.about}.` : "");
     await refreshProfile(result.fitted ? result.moved : null);
   } catch (error) {
     $("vote-result").textContent = "";
@@ -319,8 +329,9 @@ function showProfile(profile, moved = null) {
     $("beta").value = profile ? profile.beta : $("beta").defaultValue;
     showBeta();
   }
+  if (document.activeElement !== $("statement")) $("statement").value = (profile && profile.statement) || "";
   if (!profile) {
-    $("profile-stats").textContent = "no profile yet: vote in Compare mode or import pairs";
+    $("profile-stats").textContent = "no profile yet: say how you like answers, vote in Compare mode or import pairs";
     drawChart([]);
     state.weights = null;
     return;
@@ -400,6 +411,29 @@ async function deleteProfile() {
     await refreshProfile();
   } catch (error) {
     showError(error);
+  }
+}
+
+async function saveStatement(event) {
+  event.preventDefault();
+  clearError();
+  const text = $("statement").value.trim();
+  if (!state.user) return showError(new Error("pick or create a user first"));
+  if (!text) return showError(new Error("write a sentence first, e.g. Short, plain answers without jargon"));
+  $("say").disabled = true;
+  $("say-status").textContent = "saving…";
+  try {
+    const result = await (await api(`/v1/profiles/${encodeURIComponent(state.user)}/statement`, {
+      method: "PUT", body: JSON.stringify({ text }),
+    })).json();
+    $("say-status").textContent = "saved: answers steer with it now";
+    await refreshProfile(result.moved);
+    await loadUsers();
+  } catch (error) {
+    $("say-status").textContent = "";
+    showError(error);
+  } finally {
+    $("say").disabled = false;
   }
 }
 
@@ -495,6 +529,7 @@ async function init() {
     () => download(`/v1/profiles/${encodeURIComponent(state.user)}/export?format=jsonl`, `${state.user}.pairs.jsonl`));
   $("delete").addEventListener("click", deleteProfile);
   $("import-form").addEventListener("submit", importPairs);
+  $("say-form").addEventListener("submit", saveStatement);
   $("key-box").addEventListener("submit", (event) => {
     event.preventDefault();
     state.key = $("api-key").value;

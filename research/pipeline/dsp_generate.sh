@@ -11,7 +11,10 @@
 # SOLVER fits the profiles as `profile fit --solver SOLVER` (default select; bt scores every attribute, and
 # the committed scores hold them all). SKIP_PROMPTS (default 0) skips that many held-out prompts, which an
 # earlier run answered, so the two runs can be pooled (research/pipeline/generation_table.py, compare_generation_runs.py).
-# Nothing is scored. ~2 s per 64-token answer on 2 cores.
+# N_TRAIN (default 50) pairs fit each profile; STATEMENTS, a JSON file of user -> sentence (research/data/
+# dsp_statements.json), gives each profile that user's statement (`profile say`; with it N_TRAIN may be 0: the
+# sentence alone, and SKIP_PROMPTS=50 then answers the prompts a 50-pair run answers). Nothing is scored but
+# the statements. ~2 s per 64-token answer on 2 cores.
 set -eu
 cd "$(dirname "$0")/.."
 OUT=${OUT:-out/dsp_generate}
@@ -30,7 +33,13 @@ case "$CUTOFF" in
 esac
 mkdir -p "$OUT"
 for user in academy business entertainment literature; do
-  .venv/bin/edge-drift eval generate --data ../shared/data/dsp/dsp_dev.json --user "$user" --n-train 50 \
+  said=()
+  if [ -n "${STATEMENTS:-}" ]; then
+    said=(--statement "$(.venv/bin/python -c 'import json, sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' \
+        "$STATEMENTS" "$user")")
+  fi
+  .venv/bin/edge-drift eval generate --data ../shared/data/dsp/dsp_dev.json --user "$user" --n-train "${N_TRAIN:-50}" \
+      "${said[@]}" \
       --n-prompts "${N_PROMPTS:-40}" --skip-prompts "${SKIP_PROMPTS:-0}" --strategies "${STRATEGIES:-drift,panda,prompt}" \
       --cache "$CACHE" --max-response-tokens "$CUTOFF" --position-decay "$DECAY" --embedding-judge ${BETA:+--beta "$BETA"} \
       --solver "${SOLVER:-select}" --json > "$OUT/$user.json"

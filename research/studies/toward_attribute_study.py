@@ -36,11 +36,10 @@ from edge_drift.attributes import load_attribute_set
 from edge_drift.decoding import SamplingSettings
 from edge_drift.engine import Engine
 from edge_drift.evaluation import user_pairs
-from edge_drift.fitting import profile_from_differences
+from edge_drift.fitting import fit_pairs
 from edge_drift.judging import evaluate_generation
 from edge_drift.profile import AttributeStat
-from edge_drift.rewards import LogProbCache, screened_differences
-from edge_drift.screening import ScreeningPlan
+from edge_drift.rewards import LogProbCache
 from common import exemplar_prompt, written_prompt  # noqa: E402
 
 CACHE = Path("out/dsp_eval8_decay1/cache.json")
@@ -87,11 +86,8 @@ def main() -> None:
     first = N_TRAIN + int(os.environ.get("SKIP_PROMPTS", "0"))
     train, prompts = pairs[:N_TRAIN], [p.prompt for p in pairs[first:first + n_prompts]]
     cache = LogProbCache.load(CACHE, engine.scoring_key, 8, 1.0)
-    result, stats = screened_differences(engine, train, attributes, cache, ScreeningPlan())
+    profile, stats = fit_pairs(engine, name, train, attributes, cache, max_response_tokens=8, position_decay=1.0)
     assert stats.jobs_scored == 0, f"{CACHE} lacks scores: run research/pipeline/dsp_generate.sh once (CUTOFF=8 DECAY=1)"
-    profile = profile_from_differences(name, engine.identity.to_dict(), attributes, result.differences,
-                                       kept=result.kept, screening=result.summary(attributes.names, ScreeningPlan()),
-                                       max_response_tokens=8, position_decay=1.0)
     mode = sys.argv[5] if len(sys.argv) > 5 else "forced"
     chosen, rejected = [p.chosen for p in train], [p.rejected for p in train]
     if mode in ("written", "contrast", "contrast-forced"):

@@ -1,0 +1,94 @@
+"""Which question to ask: pool-based active learning of a profile on the committed DSP scores (no generation).
+
+Each round the learner picks one pair from a pool of unlabelled DSP pairs (the user's domain answer vs another
+domain's, to a training query; the learner does not know which is which), the user's domain answers it, and the
+profile is refitted the product's way (`fitting.replayed_weights`: screening, then `select`). Held-out accuracy on
+the test queries' pairs is recorded after 3/5/10/15/25/50 votes. Rules: `edge_drift.questions.RULES`.
+
+Usage: PYTHONPATH=.:research .venv/bin/python research/studies/active_learning_study.py DSP_DEV.json [SEEDS] [OUT.json]
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from common import chunk_rows
+from edge_drift.attributes import load_attribute_set
+from edge_drift.evaluation import DSP_DOMAINS, load_dsp
+from edge_drift.fitting import replayed_weights
+from edge_drift.prompts import system_prompt
+from edge_drift.questions import RULES, choose_pair, laplace_posterior
+from edge_drift.rewards import DEFAULT_MAX_RESPONSE_TOKENS, Job
+from edge_drift.solvers import pairwise_accuracy, rms_scale
+
+CHECKPOINTS = (3, 5, 10, 15, 25, 50)
+N_QUERIES = 200  # the committed per-token scores cover these
+N_TEST_QUERIES = 50  # held out per seed; the other 150 queries' pairs are the pool
+
+
+def answer_rewards(data: str, cutoff: int = DEFAULT_MAX_RESPONSE_TOKENS) -> np.ndarray:
+    """(queries, domains, attributes): r_i(x, y) = log p(y | s_i, x) - log p(y | s_0, x), the product's cut-off."""
+    rows = chunk_rows(cutoff)
+    attributes = load_attribute_set()
+    systems = [attributes.base] + [a.prompt for a in attributes.attributes]
+    queries = load_dsp(data)[:N_QUERIES]
+    logprobs = np.array([[[np.nansum(rows[Job(system_prompt(s, None), (), q.prompt, q.responses[d]).key])
+                           for s in systems] for d in DSP_DOMAINS] for q in queries])
+    return logprobs[:, :, 1:] - logprobs[:, :, :1]
+
+
+def user_pairs(R: np.ndarray, user: int, queries: np.ndarray) -> np.ndarray:
+    """Differences chosen - rejected: the user's answer against each other domain's, for these queries."""
+    return np.array([R[q, user] - R[q, d] for q in queries for d in range(R.shape[1]) if d != user])
+
+
+def simulate(R: np.ndarray, user: int, rule: str, seed: int, votes: int = max(CHECKPOINTS)) -> dict[int, float]:
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(R.shape[0])
+    test, pool = user_pairs(R, user, order[:N_TEST_QUERIES]), user_pairs(R, user, order[N_TEST_QUERIES:])
+    scale = rms_scale(pool)  # known before any vote: every candidate's rewards are scored
+    remaining, labelled, accuracy = list(range(len(pool))), [], {}
+    weights = None
+    for n in range(1, votes + 1):
+        posterior = laplace_posterior(pool[labelled], scale)
+        pick = choose_pair(rule, pool[remaining], posterior, weights, rng)
+        labelled.append(remaining.pop(pick))
+        weights = replayed_weights(pool[labelled])
+        if n in CHECKPOINTS:
+            accuracy[n] = pairwise_accuracy(test, weights)
+    return accuracy
+
+
+def main() -> None:
+    data = sys.argv[1]
+    seeds = int(sys.argv[2]) if len(sys.argv) > 2 else 40
+    out = Path(sys.argv[3]) if len(sys.argv) > 3 else None
+    R = answer_rewards(data)
+    results = {}
+    for rule in RULES:
+        began = time.perf_counter()
+        # per seed, the mean over the 4 users: the intervals are over seeds
+        runs = np.array([[[simulate(R, u, rule, seed)[n] for n in CHECKPOINTS] for u in range(len(DSP_DOMAINS))]
+                         for seed in range(seeds)])
+        per_seed = runs.mean(axis=1)
+        results[rule] = {"mean": per_seed.mean(axis=0).tolist(),
+                         "ci95": (1.96 * per_seed.std(axis=0, ddof=1) / np.sqrt(seeds)).tolist(),
+                         "per_user": runs.mean(axis=0).tolist()}
+        print(f"{rule:<9} " + "  ".join(f"{n}:{m:.3f}±{c:.3f}" for n, m, c in
+                                       zip(CHECKPOINTS, results[rule]["mean"], results[rule]["ci95"]))
+              + f"  ({time.perf_counter() - began:.0f} s)", flush=True)
+    print("\n| rule | " + " | ".join(f"{n} votes" for n in CHECKPOINTS) + " |")
+    print("|---|" + "---|" * len(CHECKPOINTS))
+    for rule, r in results.items():
+        print(f"| {rule} | " + " | ".join(f"{m:.3f} ± {c:.3f}" for m, c in zip(r["mean"], r["ci95"])) + " |")
+    if out:
+        out.write_text(json.dumps({"checkpoints": CHECKPOINTS, "seeds": seeds, "users": DSP_DOMAINS,
+                                   "results": results}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
