@@ -1,9 +1,11 @@
-"""Which compare round teaches a profile most: a posterior over its weights, and the pair it is least sure of.
+"""Which compare round teaches a profile most: a posterior over its weights, and the attribute it is least sure of.
 
 A profile's votes are Bradley-Terry observations: P(a beats b) = sigmoid(w . (r(a) - r(b))). Around the
 regularised fit, a Laplace approximation gives a Gaussian over w; a candidate pair's predicted margin then has a
-mean and a variance, and the rules below rank candidates by them (PReF, arXiv 2503.06358, asks the same
-question of a linear user model; BALD is Houlsby et al., arXiv 1112.5745).
+mean and a variance, and BALD ranks candidates by the information one vote is expected to give (PReF, arXiv
+2503.06358, asks the same question of a linear user model; BALD is Houlsby et al., arXiv 1112.5745). A live round
+asks about one attribute: its two answers lean toward and away from it (`leaning`). Which rule and why:
+docs/RESULTS.md, "Which question to ask".
 """
 from __future__ import annotations
 
@@ -18,7 +20,6 @@ from .errors import EdgeDriftError
 from .profile import AttributeStat, Profile
 from .solvers import BT_L2, rms_scale
 
-RULES = ("random", "near-tie", "variance", "bald")
 NEWTON_STEPS = 25
 # BALD's closed form for a probit link (Houlsby et al. 2011): C = sqrt(pi * ln 2 / 2)
 _C = np.sqrt(np.pi * np.log(2) / 2)
@@ -79,28 +80,6 @@ def bald(mean: np.ndarray, variance: np.ndarray) -> np.ndarray:
     predicted = norm.cdf(mean / np.sqrt(1 + variance))
     expected = _C / np.sqrt(variance + _C ** 2) * np.exp(-mean ** 2 / (2 * (variance + _C ** 2)))
     return entropy(predicted) - expected
-
-
-def choose_pair(rule: str, candidates: np.ndarray, posterior: Posterior, profile_weights: np.ndarray | None,
-                rng: np.random.Generator) -> int:
-    """The index of the candidate pair (rows of raw differences, either orientation) a rule would ask next.
-
-    random: any; near-tie: the smallest |margin| under the profile's own weights (random while it has none);
-    variance: the largest posterior variance of the margin; bald: the most expected information."""
-    n = len(candidates)
-    if rule == "random":
-        return int(rng.integers(n))
-    if rule == "near-tie":
-        if profile_weights is None or not np.any(profile_weights):
-            return int(rng.integers(n))
-        score = -np.abs(np.asarray(candidates) @ profile_weights)
-    elif rule in ("variance", "bald"):
-        mean, variance = posterior.margins(candidates)
-        score = variance if rule == "variance" else bald(mean, variance)
-    else:
-        raise ValueError(f"unknown rule {rule!r}; choose from {', '.join(RULES)}")
-    best = np.flatnonzero(score >= score.max() - 1e-12)
-    return int(rng.choice(best))  # ties (e.g. before any vote) are broken at random
 
 
 @dataclass(frozen=True)

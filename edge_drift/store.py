@@ -149,7 +149,9 @@ class ProfileStore:
         if not path.is_file():
             return []
         try:
-            return parse_pairs_text(path.read_text(encoding="utf-8"), str(path)).pairs
+            text = path.read_text(encoding="utf-8")
+            # a profile of a statement and no votes yet saves an empty pairs file
+            return parse_pairs_text(text, str(path)).pairs if text.strip() else []
         except (PairsError, UnicodeDecodeError) as exc:
             why = str(exc) if isinstance(exc, PairsError) else f"{path} is not UTF-8 text"
             raise ProfileError(f"{user}'s saved pairs are damaged ({why}); repair the file, or start over with "

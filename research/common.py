@@ -22,8 +22,9 @@ from edge_drift.attributes import load_attribute_set
 from edge_drift.evaluation import DSP_DOMAINS, dsp_pairs, load_dsp, pair_features
 from edge_drift.fitting import replayed_weights
 from edge_drift.profile import DEFAULT_TOP_K
+from edge_drift.questions import bald
 from edge_drift.prompts import system_prompt
-from edge_drift.rewards import Job, LogProbCache, pair_jobs
+from edge_drift.rewards import DEFAULT_MAX_RESPONSE_TOKENS, Job, LogProbCache, pair_jobs
 from edge_drift.solvers import fit_weights, rms_scale, solve, top_k
 
 # -- the committed per-token DSP scores (research/data/dsp_token_scores/) ----------------------------------
@@ -231,3 +232,58 @@ def written_prompt(base: str, chosen: Sequence[str], rejected: Sequence[str], n_
     """An attribute written from the user's pairs: the base prompt asking for the words their chosen answers use."""
     words = distinctive_words(chosen, rejected, n_words)
     return f"{base} The user likes answers that use words such as {', '.join(words)}. Write in that style."
+
+
+# -- every domain answer's rewards, for studies that form their own pairs ---------------------------------
+N_TEST_QUERIES = 50  # held out per seed by the pool studies; the other 150 scored queries' pairs are the pool
+STATEMENTS = DATA / "dsp_statements.json"  # one sentence per DSP user (cold start), written from the domain name
+STATEMENT_SCORES = DATA / "dsp_statement_token_scores.npz"
+
+
+def answer_rewards(data: str, cutoff: int = DEFAULT_MAX_RESPONSE_TOKENS) -> np.ndarray:
+    """(queries, domains, attributes): r_i(x, y) = log p(y | s_i, x) - log p(y | s_0, x), the product's cut-off."""
+    rows = chunk_rows(cutoff)
+    attributes = load_attribute_set()
+    systems = [attributes.base] + [a.prompt for a in attributes.attributes]
+    queries = load_dsp(data)[:N_QUERIES]
+    logprobs = np.array([[[np.nansum(rows[Job(system_prompt(s, None), (), q.prompt, q.responses[d]).key])
+                           for s in systems] for d in DSP_DOMAINS] for q in queries])
+    return logprobs[:, :, 1:] - logprobs[:, :, :1]
+
+
+def user_pairs(R: np.ndarray, user: int, queries: np.ndarray) -> np.ndarray:
+    """Differences chosen - rejected: the user's answer against each other domain's, for these queries."""
+    return np.array([R[q, user] - R[q, d] for q in queries for d in range(R.shape[1]) if d != user])
+
+
+def statement_prompts() -> dict[str, str]:
+    """User -> the statement's system prompt, as `profile say` builds it: the base prompt, then the sentence."""
+    base = load_attribute_set().base
+    return {user: system_prompt(base, text) for user, text in json.loads(STATEMENTS.read_text()).items()
+            if user in DSP_DOMAINS}
+
+
+# -- which pair a pool-based learner asks next (the active-learning study's rules) ------------------------
+RULES = ("random", "near-tie", "variance", "bald")
+
+
+def choose_pair(rule: str, candidates: np.ndarray, posterior, profile_weights: np.ndarray | None,
+                rng: np.random.Generator) -> int:
+    """The index of the candidate pair (rows of raw differences, either orientation) a rule would ask next.
+
+    random: any; near-tie: the smallest |margin| under the profile's own weights (random while it has none);
+    variance: the largest posterior variance of the margin; bald: the most expected information."""
+    n = len(candidates)
+    if rule == "random":
+        return int(rng.integers(n))
+    if rule == "near-tie":
+        if profile_weights is None or not np.any(profile_weights):
+            return int(rng.integers(n))
+        score = -np.abs(np.asarray(candidates) @ profile_weights)
+    elif rule in ("variance", "bald"):
+        mean, variance = posterior.margins(candidates)
+        score = variance if rule == "variance" else bald(mean, variance)
+    else:
+        raise ValueError(f"unknown rule {rule!r}; choose from {', '.join(RULES)}")
+    best = np.flatnonzero(score >= score.max() - 1e-12)
+    return int(rng.choice(best))  # ties (e.g. before any vote) are broken at random

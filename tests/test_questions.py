@@ -7,8 +7,7 @@ import pytest
 from edge_drift.attributes import load_attribute_set
 from edge_drift.errors import EdgeDriftError
 from edge_drift.profile import AttributeStat, Profile
-from edge_drift.questions import (RULES, attribute_questions, bald, choose_pair, laplace_posterior, leaning,
-                                  next_question)
+from edge_drift.questions import attribute_questions, bald, laplace_posterior, leaning, next_question
 from edge_drift.solvers import BT_L2
 
 SCALE = np.ones(3)
@@ -32,44 +31,17 @@ def test_no_votes_is_the_prior():
     assert np.all(posterior.mean == 0) and np.allclose(posterior.covariance, np.eye(3) / BT_L2)
 
 
-def test_the_informative_rules_ask_about_the_attribute_nobody_voted_on():
-    """Two candidates of equal size: one along the learned attribute (its answer is already known), one along an
-    attribute no vote has varied. Variance and BALD ask the second, every time."""
+def test_bald_ranks_a_pair_along_an_attribute_nobody_voted_on_above_one_whose_answer_is_known():
     posterior = laplace_posterior(votes_along_first_attribute(), SCALE)
-    candidates = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
-    for rule in ("variance", "bald"):
-        picks = {choose_pair(rule, candidates, posterior, posterior.weights(), np.random.default_rng(s))
-                 for s in range(20)}
-        assert picks == {1}, rule
-    picks = {choose_pair("random", candidates, posterior, None, np.random.default_rng(s)) for s in range(20)}
-    assert picks == {0, 1}
+    mean, variance = posterior.margins(np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]))
+    known, unknown = bald(mean, variance)
+    assert unknown > known
 
 
 def test_bald_prefers_an_uncertain_pair_to_a_coin_flip_the_model_is_sure_of():
     """Margin 0 with no uncertainty is noise for every w (nothing to learn); the same margin with spread is not."""
     assert bald(np.array([0.0]), np.array([4.0]))[0] > bald(np.array([0.0]), np.array([1e-6]))[0]
     assert bald(np.array([5.0]), np.array([1.0]))[0] < bald(np.array([0.0]), np.array([1.0]))[0]
-
-
-def test_near_tie_asks_the_pair_the_profile_cannot_tell_apart():
-    weights = np.array([1.0, -0.5, 0.0])
-    candidates = np.array([[2.0, 0.0, 0.0], [0.5, 1.0, 0.3], [0.0, -2.0, 0.0]])
-    posterior = laplace_posterior(np.empty((0, 3)), SCALE)
-    assert choose_pair("near-tie", candidates, posterior, weights, np.random.default_rng(0)) == 1
-
-
-def test_before_any_vote_the_rules_spread_their_first_question_over_ties():
-    candidates = np.eye(3)  # all alike under the prior
-    posterior = laplace_posterior(np.empty((0, 3)), SCALE)
-    for rule in RULES:
-        picks = {choose_pair(rule, candidates, posterior, None, np.random.default_rng(s)) for s in range(30)}
-        assert picks == {0, 1, 2}, rule
-
-
-def test_an_unknown_rule_is_refused():
-    with pytest.raises(ValueError, match="unknown rule"):
-        choose_pair("psychic", np.eye(2), laplace_posterior(np.empty((0, 2)), np.ones(2)), None,
-                    np.random.default_rng(0))
 
 
 def test_a_live_round_asks_about_an_attribute_the_votes_have_not_settled():

@@ -260,6 +260,7 @@ def test_a_sentence_in_the_profile_box_starts_a_profile_that_steers(page, server
         page.keyboard.press("Enter")
     assert response.value.headers["x-edge-drift-strategy"] == "drift"  # steered before any vote
     page.reload()
-    assert page.input_value("#statement") == "Answer like a pirate, with pirate words in every sentence."
+    page.wait_for_function("document.querySelector('#statement').value.startsWith('Answer like a pirate')",
+                           timeout=WAIT_MS)  # the box shows the profile's sentence once the profile is loaded
     saved = ProfileStore(server.profiles).load("rosa")
     assert saved.n_pairs == 0 and saved.statement.startswith("Answer like a pirate")

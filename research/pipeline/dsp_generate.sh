@@ -16,7 +16,7 @@
 # sentence alone, and SKIP_PROMPTS=50 then answers the prompts a 50-pair run answers). Nothing is scored but
 # the statements. ~2 s per 64-token answer on 2 cores.
 set -eu
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 OUT=${OUT:-out/dsp_generate}
 CUTOFF=${CUTOFF:-24}
 DECAY=${DECAY:-1}

@@ -4,7 +4,7 @@
 # ~45 s per query on 2 cores; a partial run keeps what it scored (rerun to extend). Needs ../shared/data.
 # To reuse the committed scores: mkdir -p out/dsp_eval && gunzip -c research/data/dsp_scores_32tok.json.gz > out/dsp_eval/cache.json
 set -eu
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."  # the repository root
 N_TRAIN=${N_TRAIN:-10,25,50,100}; N_TEST=${N_TEST:-100}
 mkdir -p out/dsp_eval docs/data
 if [ ! -f out/dsp_eval/cache.json ] && [ -f research/data/dsp_scores_32tok.json.gz ]; then

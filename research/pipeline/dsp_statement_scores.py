@@ -5,24 +5,11 @@ Usage: PYTHONPATH=.:research .venv/bin/python research/pipeline/dsp_statement_sc
 """
 from __future__ import annotations
 
-import json
 import sys
 
-from common import DATA, N_QUERIES, score_user_prompts
-from edge_drift.attributes import load_attribute_set
+from common import N_QUERIES, STATEMENT_SCORES, score_user_prompts, statement_prompts
 from edge_drift.evaluation import DSP_DOMAINS, load_dsp
 from edge_drift.pairs import Pair
-from edge_drift.prompts import system_prompt
-
-STATEMENTS = DATA / "dsp_statements.json"
-SCORES = DATA / "dsp_statement_token_scores.npz"
-
-
-def statement_prompts() -> dict[str, str]:
-    """User -> the statement's system prompt, as `profile say` builds it: the base prompt, then the sentence."""
-    base = load_attribute_set().base
-    return {user: system_prompt(base, text) for user, text in json.loads(STATEMENTS.read_text()).items()
-            if user in DSP_DOMAINS}
 
 
 def all_answers(queries) -> list[Pair]:
@@ -34,7 +21,7 @@ def all_answers(queries) -> list[Pair]:
 def main() -> None:
     queries = load_dsp(sys.argv[1])[:N_QUERIES]
     pairs = all_answers(queries)
-    score_user_prompts({user: (prompt, pairs) for user, prompt in statement_prompts().items()}, SCORES)
+    score_user_prompts({user: (prompt, pairs) for user, prompt in statement_prompts().items()}, STATEMENT_SCORES)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 Each round the learner picks one pair from a pool of unlabelled DSP pairs (the user's domain answer vs another
 domain's, to a training query; the learner does not know which is which), the user's domain answers it, and the
 profile is refitted the product's way (`fitting.replayed_weights`: screening, then `select`). Held-out accuracy on
-the test queries' pairs is recorded after 3/5/10/15/25/50 votes. Rules: `edge_drift.questions.RULES`.
+the test queries' pairs is recorded after 3/5/10/15/25/50 votes. Rules: `common.RULES` (BALD is what the product asks with, `edge_drift.questions`).
 
 Usage: PYTHONPATH=.:research .venv/bin/python research/studies/active_learning_study.py DSP_DEV.json [SEEDS] [OUT.json]
 """
@@ -16,34 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from common import chunk_rows
-from edge_drift.attributes import load_attribute_set
-from edge_drift.evaluation import DSP_DOMAINS, load_dsp
+from common import N_TEST_QUERIES, RULES, answer_rewards, choose_pair, user_pairs
+from edge_drift.evaluation import DSP_DOMAINS
 from edge_drift.fitting import replayed_weights
-from edge_drift.prompts import system_prompt
-from edge_drift.questions import RULES, choose_pair, laplace_posterior
-from edge_drift.rewards import DEFAULT_MAX_RESPONSE_TOKENS, Job
+from edge_drift.questions import laplace_posterior
 from edge_drift.solvers import pairwise_accuracy, rms_scale
 
 CHECKPOINTS = (3, 5, 10, 15, 25, 50)
-N_QUERIES = 200  # the committed per-token scores cover these
-N_TEST_QUERIES = 50  # held out per seed; the other 150 queries' pairs are the pool
-
-
-def answer_rewards(data: str, cutoff: int = DEFAULT_MAX_RESPONSE_TOKENS) -> np.ndarray:
-    """(queries, domains, attributes): r_i(x, y) = log p(y | s_i, x) - log p(y | s_0, x), the product's cut-off."""
-    rows = chunk_rows(cutoff)
-    attributes = load_attribute_set()
-    systems = [attributes.base] + [a.prompt for a in attributes.attributes]
-    queries = load_dsp(data)[:N_QUERIES]
-    logprobs = np.array([[[np.nansum(rows[Job(system_prompt(s, None), (), q.prompt, q.responses[d]).key])
-                           for s in systems] for d in DSP_DOMAINS] for q in queries])
-    return logprobs[:, :, 1:] - logprobs[:, :, :1]
-
-
-def user_pairs(R: np.ndarray, user: int, queries: np.ndarray) -> np.ndarray:
-    """Differences chosen - rejected: the user's answer against each other domain's, for these queries."""
-    return np.array([R[q, user] - R[q, d] for q in queries for d in range(R.shape[1]) if d != user])
 
 
 def simulate(R: np.ndarray, user: int, rule: str, seed: int, votes: int = max(CHECKPOINTS)) -> dict[int, float]:

@@ -16,8 +16,7 @@ import sys
 
 import numpy as np
 
-from active_learning_study import N_TEST_QUERIES, answer_rewards, user_pairs
-from common import chunk_rows
+from common import N_TEST_QUERIES, STATEMENT_SCORES, answer_rewards, chunk_rows, statement_prompts, user_pairs
 from edge_drift.attributes import load_attribute_set
 from edge_drift.evaluation import DSP_DOMAINS, load_dsp
 from edge_drift.fitting import replayed_weights, statement_prior
@@ -25,16 +24,13 @@ from edge_drift.prompts import system_prompt
 from edge_drift.rewards import DEFAULT_MAX_RESPONSE_TOKENS, Job
 from edge_drift.solvers import pairwise_accuracy
 
-sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parents[1] / "pipeline"))
-from dsp_statement_scores import SCORES, statement_prompts  # noqa: E402
-
 VOTES = (0, 3, 5, 10, 25)
 PRIORS = (2, 5)
 
 
 def statement_rewards(data: str, cutoff: int = DEFAULT_MAX_RESPONSE_TOKENS) -> dict[str, np.ndarray]:
     """Statement author -> (queries, domains): log p(y | statement, x) - log p(y | s_0, x)."""
-    rows, base_rows = chunk_rows(cutoff, [SCORES]), chunk_rows(cutoff)
+    rows, base_rows = chunk_rows(cutoff, [STATEMENT_SCORES]), chunk_rows(cutoff)
     base = load_attribute_set().base
     queries = load_dsp(data)[:200]
 
