@@ -426,7 +426,7 @@ def bench_serve(model: str = "default", n_requests: int = 16, max_tokens: int = 
 
 # -- `edge-drift bench round`: what one compare round costs, informative vs steered-vs-plain ---------------------
 def bench_round(model: str = "default", prompt: str = "How do I start journaling?", repeats: int = 2,
-                n_attributes: int | None = None) -> dict:
+                n_attributes: int | None = None, max_tokens: int | None = None) -> dict:
     """The demo's 12-pair profile, then (best of `repeats`) the time to choose the question and to write the two
     answers of an informative round (leaning + and - on it) and of a steered-vs-plain round, at the page's settings."""
     from .assistant import Assistant
@@ -435,7 +435,8 @@ def bench_round(model: str = "default", prompt: str = "How do I start journaling
     from .demo import DEMO_ATTRIBUTES, DEMO_USER, EXAMPLES
     from .pairs import read_pairs
 
-    settings = SamplingSettings(max_tokens=COMPARE_MAX_TOKENS, temperature=VARIED_TEMPERATURE, seed=5)
+    max_tokens = max_tokens or COMPARE_MAX_TOKENS
+    settings = SamplingSettings(max_tokens=max_tokens, temperature=VARIED_TEMPERATURE, seed=5)
     messages = [{"role": "user", "content": prompt}]
     with tempfile.TemporaryDirectory() as folder, Assistant(model, profiles_dir=folder) as assistant:
         assistant.fit(DEMO_USER, read_pairs(EXAMPLES / f"{DEMO_USER}.pairs.jsonl").pairs,
@@ -455,7 +456,7 @@ def bench_round(model: str = "default", prompt: str = "How do I start journaling
         choose_s = best_time(lambda: assistant.question(DEMO_USER, np.random.default_rng(0)), 5)
         informative = min((answers(leaning) for _ in range(repeats)), key=lambda r: r[0])
         plain_round = min((answers(today) for _ in range(repeats)), key=lambda r: r[0])
-    return {"model": model, "max_tokens": COMPARE_MAX_TOKENS, "attribute_asked": question.attribute,
+    return {"model": model, "max_tokens": max_tokens, "attribute_asked": question.attribute,
             "question_s": round(choose_s, 4),
             "informative_round_s": round(informative[0] + choose_s, 2), "informative_tokens": informative[1],
             "steered_vs_plain_round_s": round(plain_round[0], 2), "steered_vs_plain_tokens": plain_round[1],

@@ -70,7 +70,7 @@ def test_bench_serve_reports_every_key():
 def test_bench_round_times_both_kinds_of_compare_round():
     from edge_drift.bench import bench_round
 
-    result = bench_round(repeats=1, n_attributes=3)
+    result = bench_round(repeats=1, n_attributes=3, max_tokens=6)
     assert result["attribute_asked"] in ("concise", "direct", "analytic") and result["question_s"] >= 0
     assert result["informative_tokens"] > 0 and result["steered_vs_plain_tokens"] > 0
     assert result["informative_vs_steered_vs_plain"] == pytest.approx(

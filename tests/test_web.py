@@ -114,6 +114,7 @@ def test_create_chat_compare_vote_undo_export_import_delete(page, server, tmp_pa
     assert asked in ATTRIBUTES.split(",") and labels == [f"(less {asked})", f"(more {asked})"]
     assert f"This one was about: more {asked} vs less {asked}." in page.inner_text("#vote-result")
     wait_text(page, "#profile-stats", "1 pair(s)")
+    shot(page, "compare-informative")
     chart_after_one = page.get_attribute("#chart", "aria-label")
     assert page.locator("#chart rect").count() == 3 and "concise" in chart_after_one
 
