@@ -155,15 +155,14 @@ class Assistant:
         then lean toward and away from it (`lean="+NAME"` / `"-NAME"`)."""
         check_user_name(user)
         profile = self.profile(user)
-        rng = rng or np.random.default_rng()
-        if profile is None or profile.n_pairs == 0:
-            attributes = profile.attribute_set if profile else (self.attributes or load_attribute_set())
-            return next_question(np.empty((0, len(attributes.names))), attributes.names,
-                                 {a.name: a.weight for a in profile.attributes} if profile else {}, rng)
-        attributes = profile.attribute_set
-        cache = self.store.load_cache(user, self.slm.scoring_key, profile.max_response_tokens, profile.position_decay)
-        differences = cached_differences(self.store.load_pairs(user), attributes, cache)
-        return next_question(differences, attributes.names, {a.name: a.weight for a in profile.attributes}, rng)
+        attributes = profile.attribute_set if profile else (self.attributes or load_attribute_set())
+        differences = np.empty((0, len(attributes.names)))  # no votes yet: the prior, every attribute alike
+        if profile is not None and profile.n_pairs:
+            cache = self.store.load_cache(user, self.slm.scoring_key, profile.max_response_tokens,
+                                          profile.position_decay)
+            differences = cached_differences(self.store.load_pairs(user), attributes, cache)
+        weights = {a.name: a.weight for a in profile.attributes} if profile else {}
+        return next_question(differences, attributes.names, weights, rng or np.random.default_rng())
 
     def say(self, user: str, text: str | None, progress_factory: Callable | None = None) -> FitReport:
         """Set how a user likes answers, in their words (None removes it). It becomes the attribute `statement`:
@@ -180,7 +179,7 @@ class Assistant:
             if profile.n_pairs == 0:
                 raise EdgeDriftError(f"{user!r} has no votes, only the statement; delete the profile with "
                                      f"`edge-drift profile rm {user}`")
-        kept = {"solver": self.store.load(user).solver} if exists else {}  # a statement changes no other choice
+        kept = {"solver": self.profile(user).solver} if exists else {}  # a statement changes no other choice
         return self.fit(user, [], incremental=exists, statement="" if text is None else text,
                         progress_factory=progress_factory, **kept)
 
@@ -235,7 +234,6 @@ class Assistant:
                 raise EdgeDriftError("lean needs a user: it tilts that user's profile")
             profile = leaning(profile, self.attributes or load_attribute_set(), lean, self.slm.identity.to_dict(),
                               user)
-            options["lean"] = lean  # part of the cache key: each side keeps its own warm strategy
         if profile is None and not (strategy == "pad" and options.get("preference")):
             if fallback_to_plain:
                 why = f"no profile for {user!r}" if user else "no user given"
@@ -243,21 +241,20 @@ class Assistant:
             if not user:
                 raise EdgeDriftError(f"strategy {strategy!r} needs --user USER (or use --no-steer)")
             self.store.load(user)  # raises the one-line 'no profile ... create it with' error
-        key = (user, strategy, tuple(sorted(options.items())))
+        key = (user, strategy, lean, tuple(sorted(options.items())))  # each side of a round keeps its warm strategy
         cached = self._strategies.get(key)
         if cached is not None and cached[1] is profile:
             self._strategies.move_to_end(key)
             return Steering(cached[0], profile, user)
-        knobs = {k: v for k, v in options.items() if k != "lean"}
         if cached is not None:  # the profile was refitted: keep the warm sLM context when the strategy can
             chosen = cached[0]
             if hasattr(chosen, "update_profile"):
                 chosen.update_profile(profile)
             else:
                 chosen.close()
-                chosen = make_strategy(strategy, profile, reward_model=self.reward_model, **knobs)
+                chosen = make_strategy(strategy, profile, reward_model=self.reward_model, **options)
         else:
-            chosen = make_strategy(strategy, profile, reward_model=self.reward_model, **knobs)
+            chosen = make_strategy(strategy, profile, reward_model=self.reward_model, **options)
         self._strategies[key] = (chosen, profile)
         self._strategies.move_to_end(key)
         while len(self._strategies) > CACHED_STRATEGIES:

@@ -47,8 +47,8 @@ class ChatSession:
         self.messages = []
 
     def _stream(self, messages: list[dict], strategy: str | None = None, settings: SamplingSettings | None = None,
-                trim: bool = True) -> Iterator[Event]:
-        options = self.options if (strategy or self.strategy) == self.strategy else {}
+                trim: bool = True, **extra) -> Iterator[Event]:
+        options = {**(self.options if (strategy or self.strategy) == self.strategy else {}), **extra}
         return self.assistant.stream(messages, user=self.user, strategy=strategy or self.strategy,
                                      system=self.system, settings=settings or self.settings, trim=trim,
                                      fallback_to_plain=self.user is not None, **options)
@@ -66,13 +66,8 @@ class ChatSession:
         self.messages = [*prepared.request.messages, {"role": "assistant", "content": "".join(parts)}]
 
     def _answer(self, messages: list[dict], strategy: str, settings: SamplingSettings | None = None,
-                **options) -> str:
-        if options:
-            events = self.assistant.stream(messages, user=self.user, strategy=strategy, system=self.system,
-                                           settings=settings or self.settings, trim=True, **options)
-        else:
-            events = self._stream(messages, strategy, settings)
-        return "".join(event.text for event in events)
+                **extra) -> str:
+        return "".join(event.text for event in self._stream(messages, strategy, settings, **extra))
 
     def candidates(self, informative: bool = True) -> Candidates:
         """Two answers to the last prompt in random order. Informative (the default: research, "Which question to

@@ -17,6 +17,10 @@ from .screening import ScreeningPlan, default_plan, screen
 from .solvers import DEFAULT_SOLVER, Fit, fit_weights, top_k
 from .store import ProfileStore
 
+# A statement counts as this many votes for itself: enough to steer from the start and through the first noisy
+# votes, few enough that votes which contradict it soon outweigh it (docs/RESULTS.md, "Cold start from one sentence").
+STATEMENT_PRIOR_VOTES = 2
+
 
 def kept_fit(differences: np.ndarray, kept: np.ndarray, solver: str, k: int) -> Fit:
     """Solve on the kept columns (the attributes scored on every pair); the others, screened out and NaN on some
@@ -42,11 +46,6 @@ def replayed_weights(differences: np.ndarray, solver: str = DEFAULT_SOLVER, k: i
         return weights
     votes = STATEMENT_PRIOR_VOTES if prior_votes is None else prior_votes
     return statement_prior(weights, statement, len(differences), votes)
-
-
-# A statement counts as this many votes for itself: enough to steer from the start and through the first
-# noisy votes, few enough that votes which contradict it soon outweigh it (research: statement study).
-STATEMENT_PRIOR_VOTES = 2
 
 
 def statement_prior(weights: np.ndarray, index: int, n_pairs: int, prior_votes: float) -> np.ndarray:
