@@ -38,10 +38,6 @@ class Posterior:
         X = np.asarray(differences, dtype=np.float64) / self.scale
         return X @ self.mean, np.einsum("ij,jk,ik->i", X, self.covariance, X)
 
-    def weights(self) -> np.ndarray:
-        """The mean in raw units: comparable with a profile's weights up to a positive factor."""
-        return self.mean / self.scale
-
     def attribute_spread(self) -> np.ndarray:
         """Each attribute's posterior standard deviation (scaled units: comparable across attributes)."""
         return np.sqrt(np.clip(np.diag(self.covariance), 0.0, None))
@@ -103,7 +99,7 @@ def attribute_questions(differences: np.ndarray, names: list[str], weights: dict
     D = D[:, usable]
     scale = rms_scale(D) if len(D) else np.ones(len(usable))
     posterior = laplace_posterior(D, scale)
-    information = bald(posterior.mean, np.diag(posterior.covariance))
+    information = bald(posterior.mean, posterior.attribute_spread() ** 2)
     return [Question(names[i], float(info), float(weights.get(names[i], 0.0))) for i, info in zip(usable, information)]
 
 

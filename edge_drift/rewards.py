@@ -192,14 +192,17 @@ def score_job_groups(engine, groups: Sequence[Sequence[Job]], cache: LogProbCach
     return scorer.stats
 
 
-def reward_matrices(pairs: Sequence[Pair], attributes: AttributeSet, cache: LogProbCache) -> tuple[np.ndarray, np.ndarray]:
-    """(chosen, rejected) reward matrices of shape (n_pairs, n_attributes) from cached log-probs."""
+def reward_matrices(pairs: Sequence[Pair], attributes: AttributeSet, cache: LogProbCache,
+                    missing: float | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(chosen, rejected) reward matrices of shape (n_pairs, n_attributes) from cached log-probs; a job the cache
+    lacks is a KeyError, or `missing` when given."""
     systems = [attributes.base] + [a.prompt for a in attributes.attributes]
     k = len(attributes.attributes)
     chosen = np.empty((len(pairs), k))
     rejected = np.empty((len(pairs), k))
+    lookup = cache.entries.__getitem__ if missing is None else lambda key: cache.entries.get(key, missing)
     for row, pair in enumerate(pairs):
-        values = np.array([cache.entries[job.key] for job in pair_jobs(pair, systems)]).reshape(len(systems), 2)
+        values = np.array([lookup(job.key) for job in pair_jobs(pair, systems)]).reshape(len(systems), 2)
         rewards = values[1:] - values[0]
         chosen[row], rejected[row] = rewards[:, 0], rewards[:, 1]
     return chosen, rejected
@@ -208,14 +211,8 @@ def reward_matrices(pairs: Sequence[Pair], attributes: AttributeSet, cache: LogP
 def cached_differences(pairs: Sequence[Pair], attributes: AttributeSet, cache: LogProbCache) -> np.ndarray:
     """Reward differences chosen - rejected (n_pairs, n_attributes) from the cache alone; NaN where an attribute was
     never scored on a pair (screened out of the fit)."""
-    systems = [attributes.base] + [a.prompt for a in attributes.attributes]
-    out = np.full((len(pairs), len(attributes.attributes)), np.nan)
-    for row, pair in enumerate(pairs):
-        values = np.array([cache.entries.get(job.key, np.nan) for job in pair_jobs(pair, systems)])
-        values = values.reshape(len(systems), 2)
-        rewards = values[1:] - values[0]
-        out[row] = rewards[:, 0] - rewards[:, 1]
-    return out
+    chosen, rejected = reward_matrices(pairs, attributes, cache, missing=np.nan)
+    return chosen - rejected
 
 
 def compute_rewards(engine, pairs: Sequence[Pair], attributes: AttributeSet, cache: LogProbCache,
