@@ -18,7 +18,7 @@ votes); it votes by scoring both answers with the sLM on its attributes. Whether
 measured where the user's preferences are ones a profile can hold (10 rounds, ranking only: no win rates).
 
 Usage: `run` plays every round (71 minutes on 2 cores; it resumes, skipping what OUT already has) and prints the
-table; `table` prints it from OUT's answers (6 minutes: the judges are trained again); `run-reward` (30
+table; `table` prints it from OUT's answers (6 minutes: the judges are trained again); `run-reward` (28
 minutes) plays 10 rounds with the reward user and prints its table.
   PYTHONPATH=.:research .venv/bin/python research/studies/loop_study.py run DSP_DEV.json OUT.json.gz [USER ...]
   PYTHONPATH=.:research .venv/bin/python research/studies/loop_study.py table DSP_DEV.json OUT.json.gz
@@ -39,14 +39,14 @@ from pathlib import Path
 import numpy as np
 
 from common import N_TEST_QUERIES, answer_rewards, user_pairs
-from edge_drift.fitting import replayed_weights
-from edge_drift.rewards import DEFAULT_MAX_RESPONSE_TOKENS, LogProbCache, compute_rewards
 from edge_drift.assistant import Assistant
 from edge_drift.attributes import load_attribute_set
 from edge_drift.decoding import COMPARE_MAX_TOKENS, VARIED_TEMPERATURE, SamplingSettings
 from edge_drift.evaluation import DSP_DOMAINS, dsp_pairs, load_dsp
+from edge_drift.fitting import replayed_weights
 from edge_drift.judging import EmbeddingJudge, TfidfJudge, judge_training_pairs, wilson_interval
 from edge_drift.pairs import Pair
+from edge_drift.rewards import DEFAULT_MAX_RESPONSE_TOKENS, LogProbCache, compute_rewards
 from edge_drift.solvers import pairwise_accuracy
 
 CONDITIONS = ("informative", "steered vs plain", "random DSP pairs")
@@ -73,9 +73,9 @@ class RewardUser:
     prefers the answer with the larger weighted reward, scored by the sLM at the product's cut-off."""
 
     def __init__(self, engine, weights: np.ndarray):
-        kept = np.flatnonzero(weights)
+        kept, every = np.flatnonzero(weights), load_attribute_set()
         self.engine, self.weights = engine, weights[kept]
-        self.attributes = load_attribute_set().select([load_attribute_set().names[i] for i in kept])
+        self.attributes = every.select([every.names[i] for i in kept])
         self.cache = LogProbCache(engine.scoring_key, DEFAULT_MAX_RESPONSE_TOKENS)
 
     def margins(self, prompts, answers, others) -> np.ndarray:
@@ -88,6 +88,14 @@ def reward_user_weights(R: np.ndarray, user: str) -> np.ndarray:
     """What the product fits from all of the user's training pairs (the queries the rounds ask)."""
     _, asked = split()
     return replayed_weights(user_pairs(R, DSP_DOMAINS.index(user), asked))
+
+
+def ranking_accuracy(R: np.ndarray, user: str, test: np.ndarray, weights: dict[str, float]) -> float:
+    """A checkpoint's profile on the held-out queries' DSP pairs (the committed scores); no profile ranks at 0.5."""
+    if not weights:
+        return 0.5
+    w = np.array([weights.get(name, 0.0) for name in load_attribute_set().names])
+    return pairwise_accuracy(user_pairs(R, DSP_DOMAINS.index(user), test), w)
 
 
 def vote(judge, prompt: str, first: str, second: str) -> Pair | None:
@@ -206,16 +214,13 @@ def run_reward(data: str, out: Path) -> None:
 
 def reward_table(data: str, out: Path) -> None:
     results, R = load(out), answer_rewards(data)
-    names = load_attribute_set().names
     test, _ = split(results["settings"]["seed"])
     users = list(results["users"])
     print("| rounds asked | after | votes | ranking accuracy, mean (per user) |\n|---|---|---|---|")
     for condition in CONDITIONS:
         for n in map(str, REWARD_CHECKPOINTS):
             points = [results["users"][u]["conditions"][condition]["checkpoints"][n] for u in users]
-            accuracy = [pairwise_accuracy(user_pairs(R, DSP_DOMAINS.index(u), test),
-                                          np.array([p["weights"].get(a, 0.0) for a in names])) if p["weights"] else 0.5
-                        for u, p in zip(users, points)]
+            accuracy = [ranking_accuracy(R, u, test, p["weights"]) for u, p in zip(users, points)]
             print(f"| {condition} | {n} rounds | {np.mean([p['votes'] for p in points]):.1f} | {np.mean(accuracy):.3f} "
                   f"({', '.join(f'{a:.2f}' for a in accuracy)}) |")
     own = [pairwise_accuracy(user_pairs(R, DSP_DOMAINS.index(u), test), reward_user_weights(R, u)) for u in users]
@@ -227,7 +232,6 @@ def table(data: str, out: Path) -> None:
     results = load(out)
     queries = load_dsp(data)
     win_prompts = [queries[i].prompt for i in results["settings"]["win_prompts"]]
-    names = load_attribute_set().names
     R = answer_rewards(data)
     test, _ = split(results["settings"]["seed"])
     users = [u for u in DSP_DOMAINS if u in results.get("users", {})]
@@ -245,8 +249,7 @@ def table(data: str, out: Path) -> None:
             accuracy, votes, wins = [], [], {kind: [0.0, 0] for kind in judges[done[0]]}
             for u in done:
                 point = results["users"][u]["conditions"][condition]["checkpoints"][n]
-                w = np.array([point["weights"].get(a, 0.0) for a in names])
-                accuracy.append(pairwise_accuracy(user_pairs(R, DSP_DOMAINS.index(u), test), w))
+                accuracy.append(ranking_accuracy(R, u, test, point["weights"]))
                 votes.append(point["votes"])
                 for kind, judge in judges[u].items():
                     margin = judge.scores(point["answers"]) - judge.scores(results["users"][u]["plain"])
@@ -264,7 +267,7 @@ def diagnose(data: str, out: Path) -> None:
     queries = load_dsp(data)
     win_prompts = [queries[i].prompt for i in results["settings"]["win_prompts"]]
     attributes, rng = load_attribute_set(), np.random.default_rng(0)
-    differences, agree = [], {}
+    differences, agree, judged = [], {}, set(win_prompts)
     with Assistant("default") as assistant:
         cache = LogProbCache(assistant.slm.scoring_key, DEFAULT_MAX_RESPONSE_TOKENS)
         for user, entry in results["users"].items():
@@ -281,7 +284,7 @@ def diagnose(data: str, out: Path) -> None:
     for user, entry in results["users"].items():
         pairs = dsp_pairs(queries, user, seed=0)
         tfidf, minilm = (simulated_user(pairs, win_prompts, kind) for kind in (TfidfJudge, EmbeddingJudge))
-        held = [p for p in pairs if p.prompt in set(win_prompts)]
+        held = [p for p in pairs if p.prompt in judged]
         sets = {"held-out DSP pairs": [(p.chosen, p.rejected) for p in held]}
         for condition in ("informative", "steered vs plain"):
             sets[condition] = [tuple(x["answers"]) for x in entry["conditions"][condition]["rounds"]

@@ -9,7 +9,7 @@ from the other 150 queries' pairs; held-out accuracy at 0/3/5/10/25 votes of
 The "contradicted" rows give each user another user's sentence. Last, the sentence alone scored against a
 baseline other than the base prompt (the second attempt at 0.65 at 0 votes): the mean reward of the 48
 attributes (what any style instruction shifts), and the other three users' sentences (which knows the benchmark's
-other domains, so it is no product option).
+other domains, so it is no product option); and the sentence alone over all 200 queries at other cut-offs.
 
 Usage: PYTHONPATH=.:research .venv/bin/python research/studies/statement_study.py DSP_DEV.json [SEEDS]
 """
@@ -29,6 +29,7 @@ from edge_drift.solvers import pairwise_accuracy
 
 VOTES = (0, 3, 5, 10, 25)
 PRIORS = (2, 5)
+CUTOFFS = (8, 16, 24, 32, 48, 64)  # the per-token statement scores stop at 64
 
 
 def statement_rewards(data: str, cutoff: int = DEFAULT_MAX_RESPONSE_TOKENS) -> dict[str, np.ndarray]:
@@ -105,6 +106,11 @@ def main() -> None:
     print("\nthe statement alone (0 votes) against another baseline: mean of 4 users (per user)")
     for label, per_user in contrasted_alone(R, statements, seeds).items():
         print(f"- {label}: {np.mean(per_user):.3f} ({', '.join(f'{a:.3f}' for a in per_user)})")
+    every = np.arange(R.shape[0])
+    for cutoff in CUTOFFS:
+        at = statement_rewards(data, cutoff)
+        alone = [pairwise_accuracy(user_pairs(at[u][:, :, None], i, every), np.ones(1)) for i, u in enumerate(DSP_DOMAINS)]
+        print(f"the statement alone at a {cutoff}-token cut-off, all {R.shape[0]} queries: {np.mean(alone):.3f}")
 
 
 if __name__ == "__main__":
