@@ -100,8 +100,8 @@ def ranking_accuracy(R: np.ndarray, user: str, test: np.ndarray, weights: dict[s
 
 def vote(judge, prompt: str, first: str, second: str) -> Pair | None:
     """The simulated user's choice between two answers, as a pair (None: it cannot tell them apart)."""
-    margin = float(judge.margins([prompt], [first], [second])[0]) if first != second else 0.0
-    if margin == 0 or first == second:
+    margin = 0.0 if first == second else float(judge.margins([prompt], [first], [second])[0])
+    if margin == 0:
         return None
     chosen, rejected = (first, second) if margin > 0 else (second, first)
     return Pair(prompt=prompt, chosen=chosen, rejected=rejected)
